@@ -1,0 +1,14 @@
+"""evalkit: benchmark and evaluation toolkit for music-driven human dance video generation."""
+from importlib.metadata import PackageNotFoundError, version as _version
+
+try:
+    __version__ = _version("evalkit")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+src"
+
+
+def score(pred, gt, **kwargs):
+    """Score the videos in ``pred`` against ``gt``; returns a pandas DataFrame (see evalkit.scoring.score)."""
+    from evalkit.scoring import score as _score
+
+    return _score(pred, gt, **kwargs)

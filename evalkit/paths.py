@@ -1,0 +1,19 @@
+"""Where evalkit keeps its cache and finds the optional shared test material."""
+import os
+from pathlib import Path
+
+
+def cache_dir(*parts: str) -> Path:
+    """``$EVALKIT_CACHE`` (default ``~/.cache/evalkit``), with ``parts`` appended and created."""
+    root = Path(os.environ.get("EVALKIT_CACHE") or Path.home() / ".cache" / "evalkit")
+    path = root.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def shared_dir() -> Path | None:
+    """The project's shared material (``$EVALKIT_SHARED``), or None when it is not present."""
+    value = os.environ.get("EVALKIT_SHARED")
+    if value and Path(value).is_dir():
+        return Path(value)
+    return None
