@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib
 import sys
 
-import click
 import typer
 
 from evalkit.errors import EvalkitError
@@ -20,6 +19,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+@app.callback()
+def _root() -> None:
+    """Evaluate music-driven dance video generation."""
+
 
 # modules of evalkit.cli that define commands (each has register(app)); add yours to this tuple
 COMMAND_MODULES = ("score",)
@@ -33,20 +37,15 @@ def _register() -> None:
 def main(argv: list[str] | None = None) -> int:
     _register()
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="evalkit")  # standalone mode: usage errors print and exit 2
     except EvalkitError as err:
         print(f"evalkit: error: {err}", file=sys.stderr)
         return err.exit_code
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
         print("evalkit: interrupted", file=sys.stderr)
         return 130
-    except click.exceptions.Exit as exc:  # typer.Exit(code) from a command, or --help
-        return int(exc.exit_code or 0)
-    except click.exceptions.ClickException as exc:  # usage errors
-        exc.show()
-        return 2
-    except click.exceptions.Abort:
-        return 1
     return 0
 
 

