@@ -181,23 +181,62 @@ def select_pairs(pred, gt, cfg: ScoreConfig) -> list[PairPaths]:
     return pairs
 
 
+def _score_one(pair: PairPaths, cfg: ScoreConfig, threads: int) -> dict:
+    """Worker: decode and score one pair with a fresh state; returns the state snapshot to merge."""
+    import torch
+
+    from evalkit.shards import export_state
+
+    # the parent's intra-op thread count: convolutions reduce in the same order, so per-video values are
+    # bit-identical to a single-process run
+    torch.set_num_threads(threads)
+    scorer = Scorer(cfg)
+    audio_dir = cfg.audio_dir
+    pair, pred, gt, notes = _load_pair(pair, cfg)
+    scorer.add(ScoreItem(pair.key, pred, gt, lambda: audio_for_video(pair.pred, audio_dir), notes))
+    return export_state(scorer)
+
+
+def _progress(total: int, enabled: bool):
+    """A rich progress bar (or a no-op) with an ``advance(description)`` callable."""
+    import contextlib
+
+    if not enabled:
+        return contextlib.nullcontext(lambda desc: None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    @contextlib.contextmanager
+    def bar():
+        with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      TextColumn("{task.description}"), transient=True) as prog:
+            task = prog.add_task("", total=total)
+            yield lambda desc: prog.update(task, advance=1, description=desc)
+
+    return bar()
+
+
 def run(pred, gt, cfg: ScoreConfig, progress: bool = False, pairs: list[PairPaths] | None = None) -> Scorer:
+    """Score all pairs. On CPU with jobs > 1 each worker process decodes *and* scores whole videos and
+    the states merge in pair order (exact); on GPU the workers decode and the main process scores."""
     pairs = pairs if pairs is not None else select_pairs(pred, gt, cfg)
     scorer = Scorer(cfg)
-    items = iter_items(pairs, cfg)
-    if progress:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    with _progress(len(pairs), progress) as advance:
+        if cfg.device == "cpu" and cfg.jobs > 1 and len(pairs) > 1:
+            from evalkit.shards import import_state
 
-        with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      TextColumn("{task.description}"), transient=True) as bar:
-            task = bar.add_task("", total=len(pairs))
-            for item in items:
-                bar.update(task, description=item.key)
+            import torch
+
+            worker_cfg = ScoreConfig(**{**asdict(cfg), "jobs": 1})
+            threads = [torch.get_num_threads()] * len(pairs)
+            ctx = mp.get_context("spawn")
+            with cf.ProcessPoolExecutor(cfg.jobs, mp_context=ctx) as pool:
+                for pair, snap in zip(pairs, pool.map(_score_one, pairs, [worker_cfg] * len(pairs), threads)):
+                    import_state(scorer, snap)
+                    advance(pair.key)
+        else:
+            for item in iter_items(pairs, cfg):
                 scorer.add(item)
-                bar.advance(task)
-    else:
-        for item in items:
-            scorer.add(item)
+                advance(item.key)
     return scorer
 
 

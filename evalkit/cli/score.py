@@ -81,7 +81,14 @@ def register(app: typer.Typer) -> None:
                           metric_options=options, shard=parse_shard(shard))
         if shard and out is None:
             raise EvalkitError("--shard needs --out (the shard's state is written there for `evalkit merge`)")
-        scorer = run(pred, gt, cfg, progress=True)
+        from evalkit.distributed import distributed_run, is_distributed_launch
+
+        if is_distributed_launch():
+            scorer = distributed_run(pred, gt, cfg, progress=True)
+            if scorer is None:  # ranks other than 0 have handed their state to rank 0
+                return
+        else:
+            scorer = run(pred, gt, cfg, progress=True)
         if shard:
             from evalkit.shards import save_shard
 

@@ -1,0 +1,47 @@
+"""torch.distributed scoring: ``torchrun --nproc_per_node N -m evalkit score …``.
+
+Each rank decodes and scores the pairs ``rank::world``; rank 0 gathers every rank's state snapshot
+(float64 sums, per-video rows) and merges them exactly. CPU runs use gloo, CUDA runs NCCL with one GPU
+per local rank.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+
+
+def is_distributed_launch() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def distributed_run(pred, gt, cfg, progress: bool = False):
+    """Score this rank's share; returns the merged Scorer on rank 0 and None on the other ranks."""
+    import torch
+    import torch.distributed as dist
+
+    from evalkit.scoring import ScoreConfig, run, select_pairs
+    from evalkit.shards import empty_like, export_state, import_state
+
+    cuda = cfg.device.startswith("cuda")
+    dist.init_process_group("nccl" if cuda else "gloo")
+    try:
+        rank, world = dist.get_rank(), dist.get_world_size()
+        device = cfg.device
+        if cuda:
+            local = int(os.environ.get("LOCAL_RANK", rank))
+            torch.cuda.set_device(local)
+            device = f"cuda:{local}"
+        rank_cfg = ScoreConfig(**{**asdict(cfg), "device": device, "shard": None})
+        pairs = select_pairs(pred, gt, cfg)[rank::world]
+        scorer = run(pred, gt, rank_cfg, progress=progress and rank == 0, pairs=pairs)
+        snaps = [None] * world if rank == 0 else None
+        dist.gather_object(export_state(scorer), snaps, dst=0)
+        if rank != 0:
+            return None
+        merged = empty_like(scorer)
+        merged.cfg = cfg
+        for snap in snaps:
+            import_state(merged, snap)
+        return merged
+    finally:
+        dist.destroy_process_group()

@@ -1,0 +1,115 @@
+"""Exact merging of scoring work split across processes, shards or torch.distributed ranks.
+
+A shard's state is every metric's state dict (float64 sums / concatenated rows), its per-video rows,
+errors and counts. Sum-type states add in float64, per-video rows are concatenated and sorted by video,
+so a merged result equals the single-process one (to float64 summation order for sums; rows exactly).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from evalkit.errors import EvalkitError
+
+STATE_FILE = "shard_state.npz"
+META_FILE = "shard_meta.json"
+
+
+def export_state(scorer) -> dict:
+    """A picklable snapshot of a Scorer (for worker processes and distributed gathers)."""
+    return {
+        "config": asdict(scorer.cfg),
+        "states": {name: m.state_dict() for name, m in scorer.metrics.items()},
+        "rows": scorer.rows,
+        "errors": scorer.errors,
+        "failed": scorer.failed,
+        "notes_total": scorer.notes_total,
+    }
+
+
+def import_state(scorer, snapshot: dict):
+    """Merge a snapshot into ``scorer`` (same metrics and settings)."""
+    from evalkit.scoring import Scorer
+
+    other = Scorer.__new__(Scorer)
+    other.cfg = scorer.cfg
+    other.metrics = {}
+    for name, metric in scorer.metrics.items():
+        if name not in snapshot["states"]:
+            raise EvalkitError(f"shard lacks metric '{name}'", hint="merge shards scored with the same --metrics")
+        clone = metric.clone()
+        clone.load_state_dict(snapshot["states"][name])
+        other.metrics[name] = clone
+    other.rows = list(snapshot["rows"])
+    other.errors = list(snapshot["errors"])
+    other.failed = dict(snapshot["failed"])
+    other.notes_total = dict(snapshot["notes_total"])
+    return scorer.merge(other)
+
+
+def empty_like(scorer):
+    """A Scorer with the same metrics and zeroed state."""
+    from evalkit.scoring import Scorer
+
+    fresh = Scorer.__new__(Scorer)
+    fresh.cfg = scorer.cfg
+    fresh.metrics = {}
+    for name, metric in scorer.metrics.items():
+        clone = metric.clone()
+        clone.reset()
+        fresh.metrics[name] = clone
+    fresh.rows, fresh.errors = [], []
+    fresh.failed = {name: 0 for name in scorer.metrics}
+    fresh.notes_total = {}
+    return fresh
+
+
+def save_shard(scorer, out: str | Path) -> Path:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    snap = export_state(scorer)
+    arrays = {f"{name}/{key}": value for name, state in snap.pop("states").items() for key, value in state.items()}
+    np.savez(out / STATE_FILE, **arrays)
+    (out / META_FILE).write_text(json.dumps(snap, default=str, indent=1))
+    return out
+
+
+def load_shard(path: str | Path) -> dict:
+    path = Path(path)
+    if not (path / STATE_FILE).is_file() or not (path / META_FILE).is_file():
+        raise EvalkitError("not a shard directory (no shard_state.npz / shard_meta.json)", path=path,
+                           hint="pass the --out directories of `evalkit score --shard i/n` runs")
+    snap = json.loads((path / META_FILE).read_text())
+    states: dict[str, dict] = {}
+    with np.load(path / STATE_FILE) as data:
+        for key in data.files:
+            name, field = key.split("/", 1)
+            states.setdefault(name, {})[field] = data[key]
+    snap["states"] = states
+    return snap
+
+
+def merge_shards(paths: list[str | Path]):
+    """Merge shard directories into one Scorer (built from the first shard's configuration)."""
+    from evalkit.scoring import ScoreConfig, Scorer
+
+    if not paths:
+        raise EvalkitError("no shard directories given")
+    snaps = [load_shard(p) for p in paths]
+    config = dict(snaps[0]["config"])
+    config["metrics"] = tuple(config["metrics"])
+    config["shard"] = None
+    for path, snap in zip(paths[1:], snaps[1:]):
+        other = {**snap["config"], "metrics": tuple(snap["config"]["metrics"]), "shard": None}
+        if {k: v for k, v in other.items() if k != "jobs"} != {k: v for k, v in config.items() if k != "jobs"}:
+            raise EvalkitError("shard was scored with other settings", path=path, hint="re-score it with the same options")
+    scorer = Scorer(ScoreConfig(**config))
+    for snap in snaps:
+        import_state(scorer, snap)
+    keys = [r["video"] for r in scorer.rows]
+    if len(keys) != len(set(keys)):
+        raise EvalkitError("the same video appears in two shards", hint="use --shard i/n with one n for all shards")
+    return scorer
