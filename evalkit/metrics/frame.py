@@ -14,6 +14,14 @@ from evalkit.metrics.base import Metric
 CHUNK = 32  # frames per batch: bounds memory at 512² and keeps batching benefits
 
 
+def to_device(frames: np.ndarray, device: str) -> torch.Tensor:
+    """uint8 frames to the device; through pinned memory (asynchronous copy) on CUDA."""
+    t = torch.from_numpy(np.ascontiguousarray(frames))
+    if str(device).startswith("cuda"):
+        return t.pin_memory().to(device, non_blocking=True)
+    return t
+
+
 class FrameMetric(Metric):
     needs = ("pred", "gt")
 
@@ -30,8 +38,7 @@ class FrameMetric(Metric):
         pred, gt = item.pred.frames, item.gt.frames
         values = []
         for start in range(0, len(pred), CHUNK):
-            p = torch.from_numpy(np.ascontiguousarray(pred[start:start + CHUNK])).to(self.device)
-            g = torch.from_numpy(np.ascontiguousarray(gt[start:start + CHUNK])).to(self.device)
+            p, g = to_device(pred[start:start + CHUNK], self.device), to_device(gt[start:start + CHUNK], self.device)
             values.append(self.frame_values(p, g).double().cpu())
         v = torch.cat(values).numpy()
         self._state["total"] += v.sum()
