@@ -117,11 +117,11 @@ def models(tmp_path, monkeypatch):
     empty.mkdir()
     make_detector(empty / dwpose.DET_FILE, np.zeros((8400, 85)))
     make_pose(empty / dwpose.POSE_FILE)
-    return folder, empty, person
+    return folder, empty, person  # person: the box the blobs are cropped from
 
 
 def test_blob_comes_back_at_its_pixel(models):
-    folder, _, person = models
+    folder, _, _ = models
     centres = [(200, 300), (150, 200), (260, 420)]
     video = Video(blob_frames(centres), 30.0, folder / "clip.mp4")
     track = extract(video, backend="dwpose", cache=False, model_dir=folder, providers=CPU)

@@ -1,0 +1,1 @@
+"""SDGPip: the synthetic dance data pipeline (music, motion, articulated-body renderer)."""
