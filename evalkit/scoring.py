@@ -181,8 +181,10 @@ def select_pairs(pred, gt, cfg: ScoreConfig) -> list[PairPaths]:
     return pairs
 
 
-def _score_one(pair: PairPaths, cfg: ScoreConfig, threads: int) -> dict:
-    """Worker: decode and score one pair with a fresh state; returns the state snapshot to merge."""
+def _score_chunk(chunk: list[PairPaths], cfg: ScoreConfig, threads: int) -> dict:
+    """Worker: decode and score a run of consecutive pairs with a fresh state; returns its snapshot.
+
+    Chunks (not single pairs) keep the traffic of large states (FVD's bootstrap sums) per worker small."""
     import torch
 
     from evalkit.shards import export_state
@@ -191,9 +193,9 @@ def _score_one(pair: PairPaths, cfg: ScoreConfig, threads: int) -> dict:
     # bit-identical to a single-process run
     torch.set_num_threads(threads)
     scorer = Scorer(cfg)
-    audio_dir = cfg.audio_dir
-    pair, pred, gt, notes = _load_pair(pair, cfg)
-    scorer.add(ScoreItem(pair.key, pred, gt, lambda: audio_for_video(pair.pred, audio_dir), notes))
+    for pair in chunk:
+        pair, pred, gt, notes = _load_pair(pair, cfg)
+        scorer.add(ScoreItem(pair.key, pred, gt, lambda p=pair.pred: audio_for_video(p, cfg.audio_dir), notes))
     return export_state(scorer)
 
 
@@ -227,12 +229,16 @@ def run(pred, gt, cfg: ScoreConfig, progress: bool = False, pairs: list[PairPath
             import torch
 
             worker_cfg = ScoreConfig(**{**asdict(cfg), "jobs": 1})
-            threads = [torch.get_num_threads()] * len(pairs)
+            size = max(1, math.ceil(len(pairs) / (4 * cfg.jobs)))
+            chunks = [pairs[i:i + size] for i in range(0, len(pairs), size)]
             ctx = mp.get_context("spawn")
             with cf.ProcessPoolExecutor(cfg.jobs, mp_context=ctx) as pool:
-                for pair, snap in zip(pairs, pool.map(_score_one, pairs, [worker_cfg] * len(pairs), threads)):
+                snaps = pool.map(_score_chunk, chunks, [worker_cfg] * len(chunks),
+                                 [torch.get_num_threads()] * len(chunks))
+                for chunk, snap in zip(chunks, snaps):  # merged in pair order: deterministic sums
                     import_state(scorer, snap)
-                    advance(pair.key)
+                    for pair in chunk:
+                        advance(pair.key)
         else:
             for item in iter_items(pairs, cfg):
                 scorer.add(item)

@@ -10,6 +10,9 @@ REGISTRY: dict[str, str] = {
     "psnr": "evalkit.metrics.psnr:PSNR",
     "l1": "evalkit.metrics.l1:L1",
     "lpips": "evalkit.metrics.lpips:LPIPS",
+    "fvd": "evalkit.metrics.fvd:FVD",
+    "beat_align": "evalkit.metrics.beat_align:BeatAlign",
+    "av_align": "evalkit.metrics.av_align:AVAlign",
     # registry entries of further metrics go above this line
 }
 
