@@ -9,6 +9,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import math
 import multiprocessing as mp
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -189,9 +190,10 @@ def _score_chunk(chunk: list[PairPaths], cfg: ScoreConfig, threads: int) -> dict
 
     from evalkit.shards import export_state
 
-    # the parent's intra-op thread count: convolutions reduce in the same order, so per-video values are
-    # bit-identical to a single-process run
+    # CPU: the parent's intra-op thread count, so convolutions reduce in the same order and per-video values
+    # are bit-identical to a single-process run; GPU: a share of the cores
     torch.set_num_threads(threads)
+    os.environ["EVALKIT_INNER_WORKERS"] = "1"  # this process is one of the workers: no nested pools
     scorer = Scorer(cfg)
     for pair in chunk:
         pair, pred, gt, notes = _load_pair(pair, cfg)
@@ -218,23 +220,24 @@ def _progress(total: int, enabled: bool):
 
 
 def run(pred, gt, cfg: ScoreConfig, progress: bool = False, pairs: list[PairPaths] | None = None) -> Scorer:
-    """Score all pairs. On CPU with jobs > 1 each worker process decodes *and* scores whole videos and
-    the states merge in pair order (exact); on GPU the workers decode and the main process scores."""
+    """Score all pairs. With jobs > 1 each worker process decodes *and* scores a run of whole videos (on
+    the CPU, or sharing the GPU) and the states merge in pair order; decoded frames never cross a process
+    boundary and CPU-bound metrics (flow, beats, pose) run in parallel."""
     pairs = pairs if pairs is not None else select_pairs(pred, gt, cfg)
     scorer = Scorer(cfg)
     with _progress(len(pairs), progress) as advance:
-        if cfg.device == "cpu" and cfg.jobs > 1 and len(pairs) > 1:
+        if cfg.jobs > 1 and len(pairs) > 1:
             from evalkit.shards import import_state
 
             import torch
 
             worker_cfg = ScoreConfig(**{**asdict(cfg), "jobs": 1})
-            size = max(1, math.ceil(len(pairs) / (4 * cfg.jobs)))
+            size = max(1, math.ceil(len(pairs) / (2 * cfg.jobs)))
             chunks = [pairs[i:i + size] for i in range(0, len(pairs), size)]
             ctx = mp.get_context("spawn")
             with cf.ProcessPoolExecutor(cfg.jobs, mp_context=ctx) as pool:
-                snaps = pool.map(_score_chunk, chunks, [worker_cfg] * len(chunks),
-                                 [torch.get_num_threads()] * len(chunks))
+                threads = torch.get_num_threads() if cfg.device == "cpu" else max(1, (os.cpu_count() or 2) // cfg.jobs)
+                snaps = pool.map(_score_chunk, chunks, [worker_cfg] * len(chunks), [threads] * len(chunks))
                 for chunk, snap in zip(chunks, snaps):  # merged in pair order: deterministic sums
                     import_state(scorer, snap)
                     for pair in chunk:

@@ -57,6 +57,9 @@ def _worker_init() -> None:
 
 
 def default_workers() -> int:
+    inner = os.environ.get("EVALKIT_INNER_WORKERS")  # set in scoring workers: no pools inside pools
+    if inner:
+        return max(1, int(inner))
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
