@@ -220,13 +220,14 @@ def _progress(total: int, enabled: bool):
 
 
 def run(pred, gt, cfg: ScoreConfig, progress: bool = False, pairs: list[PairPaths] | None = None) -> Scorer:
-    """Score all pairs. With jobs > 1 each worker process decodes *and* scores a run of whole videos (on
-    the CPU, or sharing the GPU) and the states merge in pair order; decoded frames never cross a process
-    boundary and CPU-bound metrics (flow, beats, pose) run in parallel."""
+    """Score all pairs. On CPU with jobs > 1 each worker process decodes *and* scores a run of whole videos
+    and the states merge in pair order (decoded frames never cross a process boundary); on GPU the workers
+    decode and the main process scores (workers that also score on the GPU segfaulted on the H200 host; see
+    README, scale-out)."""
     pairs = pairs if pairs is not None else select_pairs(pred, gt, cfg)
     scorer = Scorer(cfg)
     with _progress(len(pairs), progress) as advance:
-        if cfg.jobs > 1 and len(pairs) > 1:
+        if cfg.device == "cpu" and cfg.jobs > 1 and len(pairs) > 1:
             from evalkit.shards import import_state
 
             import torch
@@ -236,7 +237,7 @@ def run(pred, gt, cfg: ScoreConfig, progress: bool = False, pairs: list[PairPath
             chunks = [pairs[i:i + size] for i in range(0, len(pairs), size)]
             ctx = mp.get_context("spawn")
             with cf.ProcessPoolExecutor(cfg.jobs, mp_context=ctx) as pool:
-                threads = torch.get_num_threads() if cfg.device == "cpu" else max(1, (os.cpu_count() or 2) // cfg.jobs)
+                threads = torch.get_num_threads()
                 snaps = pool.map(_score_chunk, chunks, [worker_cfg] * len(chunks), [threads] * len(chunks))
                 for chunk, snap in zip(chunks, snaps):  # merged in pair order: deterministic sums
                     import_state(scorer, snap)
