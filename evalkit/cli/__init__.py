@@ -26,7 +26,7 @@ def _root() -> None:
 
 
 # modules of evalkit.cli that define commands (each has register(app)); add yours to this tuple
-COMMAND_MODULES = ("score", "merge", "stats", "data",)
+COMMAND_MODULES = ("score", "merge", "stats", "data", "plot", "model", "leaderboard",)
 
 
 def _register() -> None:

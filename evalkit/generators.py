@@ -1,0 +1,149 @@
+"""Video generators by name: the reference model and the baselines behind one interface.
+
+Every generator implements::
+
+    generate(sample: Sample, *, music: Path | None = None, seed: int = 0) -> np.ndarray  # uint8 (T, H, W, 3)
+
+with T = ``sample.num_frames`` frames at ``sample.fps`` and the ground truth's frame size; ``music`` replaces
+the sample's own music (the shuffled-music control uses it). Optional hooks: ``prepare(samples)`` sees the
+whole list before the first ``generate`` (generators that need the split, e.g. shuffled-music), and
+``info()`` returns settings and counts that the runner stores in results.json. Each has ``name`` and
+``version`` (shown in the leaderboard).
+
+Factories are looked up lazily, so an unavailable generator (m2p without its package or checkpoint) costs
+nothing until it is asked for, and then fails with one line.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from evalkit.errors import EvalkitError
+
+#: name -> "module:factory"; the order is the leaderboard's row order
+GENERATORS: dict[str, str] = {
+    "m2p": "evalkit.generators:M2P",
+    "posedit": "evalkit.models.posedit.generator:PoseDiTGenerator",
+    "gt-pose": "evalkit.baselines.gt_pose:GroundTruthPose",
+    "retrieval": "evalkit.baselines.retrieval:Retrieval",
+    "beat-procedural": "evalkit.baselines.beat_procedural:BeatProcedural",
+    "shuffled-music": "evalkit.baselines.shuffled_music:ShuffledMusic",
+    "static": "evalkit.baselines.static:StaticReference",
+}
+BASELINES = tuple(name for name in GENERATORS if name not in ("m2p", "posedit"))
+
+
+@dataclass
+class GeneratorContext:
+    """What a factory may use besides the samples: where the split comes from and where to run."""
+
+    dataset: str = "synth"
+    root: Path | None = None
+    device: str = "cpu"
+    options: dict = field(default_factory=dict)  # generator options (``--opt KEY=VALUE``)
+
+
+class Generator(Protocol):
+    name: str
+    version: str
+
+    def generate(self, sample, *, music: Path | None = None, seed: int = 0) -> np.ndarray: ...
+
+
+def make_generator(name: str, context: GeneratorContext | None = None) -> Generator:
+    """Instantiate the generator ``name``; options it does not know are an error (one line)."""
+    if name not in GENERATORS:
+        raise EvalkitError(f"unknown generator '{name}'", hint=f"choose one of: {', '.join(GENERATORS)}")
+    context = context or GeneratorContext()
+    module_name, attr = GENERATORS[name].split(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except ImportError as err:
+        raise EvalkitError(f"generator '{name}' is not available: cannot import {module_name} "
+                           f"({type(err).__name__}: {err})", hint="install or finish that module") from None
+    return factory(context)
+
+
+def take_options(context: GeneratorContext, name: str, defaults: dict) -> dict:
+    """``defaults`` updated with the context's options (coerced to the defaults' types); unknown keys raise."""
+    unknown = sorted(set(context.options) - set(defaults))
+    if unknown:
+        raise EvalkitError(f"generator '{name}' has no option(s) {', '.join(unknown)}",
+                           hint=f"its options: {', '.join(defaults) or 'none'}")
+    out = dict(defaults)
+    for key, value in context.options.items():
+        kind = type(defaults[key])
+        out[key] = value if defaults[key] is None or isinstance(value, kind) else kind(value)
+    return out
+
+
+def frame_size(sample) -> tuple[int, int]:
+    """(height, width) of the sample's ground-truth frames (what a generated video must match)."""
+    size = sample.meta.get("frame_size")
+    if size:
+        return int(size[0]), int(size[1])
+    return sample.load_video().size
+
+
+def check_frames(frames, sample, name: str) -> np.ndarray:
+    """The generated frames, or a one-line error naming what is wrong with them."""
+    arr = np.asarray(frames)
+    want = (int(sample.num_frames), *frame_size(sample), 3)
+    if arr.dtype != np.uint8 or arr.shape != want:
+        raise EvalkitError(f"generator '{name}' returned {arr.dtype} {arr.shape} for {sample.id}, "
+                           f"expected uint8 {want}", hint="fix the generator's output size or frame count")
+    return arr
+
+
+class M2P:
+    """Adapter from the m2p pipeline's ``generate(music, reference, num_frames, fps, seed)`` to this interface."""
+
+    name = "m2p"
+
+    def __init__(self, context: GeneratorContext):
+        opts = take_options(context, self.name, {"checkpoint": None, "steps": None, "cfg_scale": None})
+        try:
+            from evalkit.models.m2p.pipeline import M2PPipeline
+        except ImportError as err:
+            raise EvalkitError(f"generator 'm2p' is not available: cannot import evalkit.models.m2p.pipeline "
+                               f"({type(err).__name__}: {err})") from None
+        kw = {k: opts[k] for k in ("steps", "cfg_scale") if opts[k] is not None}
+        if "steps" in kw:
+            kw["steps"] = int(kw["steps"])
+        if "cfg_scale" in kw:
+            kw["cfg_scale"] = float(kw["cfg_scale"])
+        self.pipe = M2PPipeline.from_checkpoint(opts["checkpoint"], device=context.device, **kw)
+        self.checkpoint = opts["checkpoint"]
+        self.version = _checkpoint_version(opts["checkpoint"])
+        self.counts = {"resized_to_ground_truth": 0}
+
+    def generate(self, sample, *, music: Path | None = None, seed: int = 0) -> np.ndarray:
+        frames = self.pipe.generate(music or sample.music, sample.reference, sample.num_frames, sample.fps, seed)
+        h, w = frame_size(sample)
+        if frames.shape[1:3] != (h, w):  # the pipeline keeps the reference image's size
+            import cv2
+
+            self.counts["resized_to_ground_truth"] += 1
+            frames = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames])
+        return frames
+
+    def info(self) -> dict:
+        return {"checkpoint": str(self.checkpoint) if self.checkpoint else "default", "counts": dict(self.counts)}
+
+
+def _checkpoint_version(path) -> str:
+    """``m2p@<first 8 hex of the checkpoint's sha256>``, so a retrained model is a new leaderboard version."""
+    import hashlib
+
+    from evalkit.models.m2p.pipeline import DEFAULT_CHECKPOINT
+
+    file = Path(path) if path else DEFAULT_CHECKPOINT
+    digest = hashlib.sha256()
+    with open(file, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return f"sha256:{digest.hexdigest()[:8]}"

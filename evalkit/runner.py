@@ -1,0 +1,260 @@
+"""``evalkit run-model``: generate every sample of a split with a generator, then score the videos.
+
+Run folder (default ``runs/<name>-<dataset>-<part>-<YYYY-MM-DD>``, ``-2``, ``-3`` … when taken)::
+
+    pred/<id>.mp4     the generated frames, lossless (libx264rgb qp 0: decodes to exactly the generator's
+                      pixels, so codecs never enter the scores) with the sample's own music muxed in as
+                      lossless ALAC (no AAC priming delay to shift the audio against the frames)
+    gt/<id>.<ext>     the ground truth: the dataset's file when it needs no crop/resize, else the
+                      cropped/resized frames written the same lossless way
+    results.json, per_video.csv   the scores (evalkit score), plus a "run" block: generator, version,
+                      split, seed, counts
+
+The music muxed into a prediction is always the sample's own (also for the shuffled-music control, whose
+motion follows another sample's music), cut to the video's duration.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import shutil
+from dataclasses import replace
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from evalkit.errors import EvalkitError
+
+#: every metric of the toolkit, in leaderboard order
+RUN_METRICS = ("ssim", "psnr", "l1", "lpips", "fvd", "beat_align", "av_align")
+#: settings for small CPU splits (a few clips of a few seconds): the metrics' defaults otherwise
+METRIC_OPTIONS: dict[str, dict] = {}
+#: leaderboard split name -> (dataset, part)
+SPLIT_NAMES = {"synth-test": ("synth", "test"), "synth-train": ("synth", "train"), "wild": ("wild", "test"),
+               "aistpp-test": ("aistpp", "test"), "aistpp-val": ("aistpp", "val")}
+
+
+def resolve_split(split: str, dataset: str | None) -> tuple[str, str]:
+    """``--split test --dataset synth`` or a board name ``--split synth-test`` (which names its dataset) →
+    (dataset, part)."""
+    if split in SPLIT_NAMES:
+        return SPLIT_NAMES[split]
+    return dataset or "synth", split
+
+
+def parse_generator_options(items: list[str]) -> dict:
+    """['pose_backend=dwpose', 'steps=10'] -> {'pose_backend': 'dwpose', 'steps': 10}."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise EvalkitError(f"bad --opt '{item}'", hint="write KEY=VALUE, e.g. pose_backend=dwpose")
+        for cast in (int, float):
+            try:
+                out[key.strip()] = cast(value)
+                break
+            except ValueError:
+                continue
+        else:
+            out[key.strip()] = value
+    return out
+
+
+def default_run_dir(name: str, dataset: str, part: str, base: str | Path = "runs") -> Path:
+    stem = f"{name}-{dataset}-{part}-{_dt.date.today().isoformat()}"
+    path, n = Path(base) / stem, 1
+    while path.exists():
+        n += 1
+        path = Path(base) / f"{stem}-{n}"
+    return path
+
+
+def available_metrics(names=None) -> tuple[tuple[str, ...], list[str]]:
+    """(metrics to score, metrics of RUN_METRICS that this installation lacks). Explicit names are checked."""
+    from evalkit.metrics import REGISTRY, metric_class
+
+    if names:
+        for name in names:
+            metric_class(name)  # unknown names: one-line error
+        return tuple(names), []
+    have = tuple(m for m in RUN_METRICS if m in REGISTRY)
+    return have, [m for m in RUN_METRICS if m not in REGISTRY]
+
+
+# ---------------------------------------------------------------------------------------------- writing
+def _audio_block(music: Path, seconds: float) -> tuple[np.ndarray, int]:
+    """(channels, n) float32 samples of ``music`` cut to ``seconds``; more than two channels are averaged."""
+    from evalkit.io.audio import decode_audio
+
+    audio = decode_audio(music)
+    samples = audio.samples[:, : int(round(seconds * audio.sample_rate))]
+    if samples.shape[0] > 2:
+        samples = samples.mean(axis=0, keepdims=True)
+    return np.ascontiguousarray(samples, dtype=np.float32), audio.sample_rate
+
+
+def write_lossless(path: Path, frames: np.ndarray, fps: float, music: Path | None = None) -> Path:
+    """RGB frames as lossless H.264 (libx264rgb, qp 0, one thread: the same bytes every time) with the music
+    (cut to the video's duration) as ALAC."""
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".part" + path.suffix)
+    with av.open(str(tmp), "w", format="mp4") as out:
+        vs = out.add_stream("libx264rgb", rate=Fraction(fps).limit_denominator(1001))
+        vs.width, vs.height, vs.pix_fmt = frames.shape[2], frames.shape[1], "rgb24"
+        vs.options = {"qp": "0", "preset": "ultrafast"}
+        vs.thread_count = 1
+        if music is not None:
+            samples, rate = _audio_block(music, len(frames) / fps)
+            aus = out.add_stream("alac", rate=rate)
+            aus.layout = "mono" if samples.shape[0] == 1 else "stereo"
+        for fr in frames:
+            for packet in vs.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(fr), format="rgb24")):
+                out.mux(packet)
+        for packet in vs.encode():
+            out.mux(packet)
+        if music is not None:
+            pcm = (np.clip(samples, -1.0, 1.0) * (2**31 - 1)).astype(np.int32)
+            chunk = 4096  # ALAC frames are 4096 samples: feed them in that size
+            for start in range(0, pcm.shape[1], chunk):
+                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm[:, start:start + chunk]), format="s32p",
+                                                   layout=aus.layout.name)
+                frame.sample_rate = rate
+                frame.pts = start
+                for packet in aus.encode(frame):
+                    out.mux(packet)
+            for packet in aus.encode():
+                out.mux(packet)
+    tmp.replace(path)
+    return path
+
+
+def write_ground_truth(folder: Path, sample, frames: np.ndarray) -> Path:
+    """The ground truth as scored: the dataset's own file when no crop/resize applies, else the transformed frames."""
+    if sample.crop is None and sample.resize is None:
+        out = folder / f"{sample.id}{Path(sample.video).suffix.lower()}"
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(sample.video, out)
+        return out
+    return write_lossless(folder / f"{sample.id}.mp4", frames, sample.fps, Path(sample.music))
+
+
+# ---------------------------------------------------------------------------------------------- running
+def _progress(total: int, label: str, enabled: bool):
+    import contextlib
+
+    if not enabled:
+        return contextlib.nullcontext(lambda desc: None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    @contextlib.contextmanager
+    def bar():
+        with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      TextColumn("{task.description}"), transient=True) as prog:
+            task = prog.add_task("", total=total)
+            yield lambda desc: prog.update(task, advance=1, description=desc)
+
+    return bar()
+
+
+def pose_backend_of(record: dict) -> str:
+    """The pose backend the scores depend on (BeatAlign's), from a results record; "" when none."""
+    found = []
+
+    def walk(value, key=""):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, k)
+        elif isinstance(value, str) and key in ("pose_backend", "backend", "pose"):
+            found.append(value)
+
+    walk(record.get("metrics", {}).get("beat_align", {}).get("settings", {}))
+    return found[0] if found else ""
+
+
+def generate_split(generator, samples: list, run_dir: Path, seed: int = 0, progress: bool = True) -> dict:
+    """Write pred/ and gt/ for every sample (sample i gets seed + i); returns counts (frame counts corrected to
+    the decoded ground truth)."""
+    from evalkit.generators import check_frames
+
+    pred_dir, gt_dir = run_dir / "pred", run_dir / "gt"
+    for folder in (pred_dir, gt_dir):  # a reused run folder must not keep videos of an earlier run
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    counts = {"samples": 0, "frame_count_corrected": 0}
+    if hasattr(generator, "prepare"):
+        generator.prepare(samples)
+    with _progress(len(samples), f"generating ({generator.name})", progress) as advance:
+        for i, sample in enumerate(samples):
+            gt = sample.load_video()
+            if gt.num_frames != sample.num_frames:  # container headers may miscount: trust the decoded frames
+                counts["frame_count_corrected"] += 1
+                sample = replace(sample, num_frames=gt.num_frames)
+            sample.meta.setdefault("frame_size", gt.size)
+            frames = check_frames(generator.generate(sample, seed=seed + i), sample, generator.name)
+            write_lossless(pred_dir / f"{sample.id}.mp4", frames, sample.fps, Path(sample.music))
+            write_ground_truth(gt_dir, sample, gt.frames)
+            counts["samples"] += 1
+            advance(sample.id)
+    return counts
+
+
+def _plain(value):
+    """JSON for numpy scalars/arrays and paths in generator info."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def run_model(name: str, split: str = "test", dataset: str | None = "synth", root=None, out=None, seed: int = 0,
+              limit: int | None = None, metrics=None, device: str = "cpu", jobs: int = 1, shuffle_music: bool = False,
+              options: dict | None = None, preset: str = "clean", progress: bool = True, score_videos: bool = True):
+    """Generate ``split`` with generator ``name`` and score it; returns the aggregate DataFrame
+    (``df.attrs['run_dir']`` is the run folder, which holds results.json), or None with ``score_videos=False``."""
+    from evalkit.data.registry import get_split
+    from evalkit.generators import GeneratorContext, make_generator
+    from evalkit.scoring import score
+
+    dataset, part = resolve_split(split, dataset)
+    metric_names, unavailable = available_metrics(metrics)
+    context = GeneratorContext(dataset, Path(root) if root else None, device, dict(options or {}))
+    generator = make_generator(name, context)
+    if shuffle_music:
+        from evalkit.baselines.shuffled_music import ShuffledMusic
+
+        generator = ShuffledMusic(context, inner=generator)
+    data = get_split(dataset, part, root)
+    samples = sorted(data, key=lambda s: s.id)
+    if limit is not None:
+        if limit < 1:
+            raise EvalkitError(f"--limit must be at least 1, got {limit}")
+        samples = samples[:limit]
+    if not samples:
+        raise EvalkitError(f"split {data.name} has no samples", path=root)
+    model = f"{name}+shuffled-music" if shuffle_music else name
+    run_dir = Path(out) if out else default_run_dir(model, dataset, part)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    counts = generate_split(generator, samples, run_dir, seed, progress)
+    if not score_videos:
+        return None
+
+    agg = score(run_dir / "pred", run_dir / "gt", metrics=metric_names, preset=preset, device=device, jobs=jobs,
+                out=run_dir, progress=progress, metric_options={k: dict(v) for k, v in METRIC_OPTIONS.items()
+                                                                if k in metric_names})
+    results = run_dir / "results.json"
+    record = json.loads(results.read_text())
+    record["run"] = {
+        "model": model, "generator": generator.name, "version": generator.version, "dataset": dataset,
+        "part": part, "split": data.name, "root": str(root) if root else None, "seed": seed, "limit": limit,
+        "device": device, "options": dict(options or {}), "pose_backend": pose_backend_of(record),
+        "skipped": dict(data.skipped), "metrics_unavailable": unavailable, "counts": counts,
+        "generator_info": generator.info() if hasattr(generator, "info") else {},
+    }
+    results.write_text(json.dumps(record, indent=2, default=_plain) + "\n")
+    agg.attrs["run_dir"] = run_dir
+    agg.attrs["record"] = record
+    return agg

@@ -1,0 +1,86 @@
+"""The generator interface shared with the baselines:
+``generate(music_path, reference_image, num_frames, fps, seed) -> uint8 (T, H, W, 3)``.
+
+The model works on the centre square of the reference image at ``cfg.size`` and at ``cfg.fps``; the output
+is brought back to the caller's frame rate (linear blending of neighbouring model frames) and to the
+reference image's size: the generated square is resized into the reference's centre square and the rest
+of the frame keeps the reference image (for square references — the synthetic split — this is a plain
+resize).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from evalkit.errors import EvalkitError
+
+from .data import _read_image, resize_square, square_crop_box, to_unit
+from .infer import M2PSampler, model_frames, retime
+from .music import music_features
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "tiny.safetensors"
+
+
+def load_reference(reference_image) -> np.ndarray:
+    if isinstance(reference_image, (str, Path)):
+        return _read_image(Path(reference_image))
+    img = np.asarray(reference_image)
+    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+        raise EvalkitError(f"reference image must be uint8 (H, W, 3), got {img.dtype} {img.shape}")
+    return img
+
+
+def paste_square(frames: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Square frames (T, s, s, 3) → (T, H, W, 3): resized into the reference's centre square."""
+    import cv2
+
+    h, w = reference.shape[:2]
+    top, left, side = square_crop_box(h, w)
+    interp = cv2.INTER_CUBIC if side > frames.shape[1] else cv2.INTER_AREA
+    out = np.repeat(reference[None], len(frames), axis=0)
+    for i, fr in enumerate(frames):
+        out[i, top:top + side, left:left + side] = cv2.resize(fr, (side, side), interpolation=interp)
+    return out
+
+
+class M2PPipeline:
+    name = "m2p"
+
+    def __init__(self, model, device="cpu", dtype=torch.float32, steps: int | None = None,
+                 cfg_scale: float | None = None, jukebox_dir: str | Path | None = None):
+        self.sampler = M2PSampler(model, device, dtype)
+        self.cfg = model.cfg
+        self.steps, self.cfg_scale, self.jukebox_dir = steps, cfg_scale, jukebox_dir
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path | None = None, device: str | None = None,
+                        dtype: torch.dtype | None = None, **kw) -> "M2PPipeline":
+        from .model import load_checkpoint
+
+        path = Path(path) if path else DEFAULT_CHECKPOINT
+        if not path.is_file():
+            raise EvalkitError("m2p checkpoint not found", path=path,
+                               hint="train it (models/m2p/train_gpu.sh) or pass --checkpoint")
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32)
+        model, _ = load_checkpoint(path)
+        return cls(model, device, dtype, **kw)
+
+    def music(self, music_path, num_frames: int, fps: float) -> np.ndarray:
+        n = model_frames(num_frames, fps, self.cfg.fps)
+        return music_features(music_path, self.cfg.fps, n, self.cfg.music_frontend, self.jukebox_dir)
+
+    def generate(self, music_path, reference_image, num_frames: int, fps: float, seed: int = 0, *,
+                 music: np.ndarray | None = None, continuation: bool = True, progress=None) -> np.ndarray:
+        """uint8 (num_frames, H, W, 3) at ``fps``; ``music`` may pass precomputed model-fps features."""
+        if num_frames < 1 or fps <= 0:
+            raise EvalkitError(f"need num_frames ≥ 1 and fps > 0, got {num_frames}, {fps}")
+        ref = load_reference(reference_image)
+        feats = self.music(music_path, num_frames, fps) if music is None else np.asarray(music, np.float32)
+        ref_t = to_unit(torch.from_numpy(resize_square(ref, self.cfg.size))).permute(2, 0, 1)
+        lat = self.sampler.latents(feats, ref_t, seed, self.steps, self.cfg_scale, continuation, progress)
+        frames = retime(self.sampler.decode(lat), self.cfg.fps, fps, num_frames)
+        return paste_square(frames, ref)
+

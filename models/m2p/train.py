@@ -1,0 +1,486 @@
+"""Training stages of m2p with accelerate (1..N GPUs, or CPU).
+
+Stages (paper numbering; ``0`` is the tiny model's own VAE, which the full model takes from SD):
+
+* 0 — VAE: MSE + 1e-6·KL on single frames; afterwards the latent scale is set to 1/std of the latents.
+* 2 — image stage: guidance encoders + reference U-Net + the denoiser's spatial layers (+ the tiny image
+  encoder) on single frames (F = 1, motion modules frozen at identity); min-SNR v-loss in latent space
+  (CHAMP stage 1; the paper's "pixel MSE" would need VAE decoding in the loop).
+* 1 — M2PEnc on SDGPip data: MSE to G* (the frozen guidance encoders' summed features on the rendered maps)
+  + λ·MSE to keypoint heatmaps. Its teacher is stage 2's guidance encoders, so for ``tiny`` stage 2 runs
+  first; ``full`` has CHAMP's pretrained encoders.
+* 3 — temporal stage: motion modules + M2PEnc jointly, loss 0.5·L_diffusion + 0.5·L_M2PEnc, the denoiser
+  driven by M2PEnc's guidance (so music reaches the video end to end).
+
+Every stage writes ``<out>/stage<N>/``: ``last.safetensors`` (weights), ``train_state.pt`` (optimizer,
+random generator, step, elapsed time), ``log.csv`` (losses), ``loss.png``; when it finishes,
+``<out>/latest.safetensors`` holds the model with the stage recorded in its metadata. ``resume=True``
+continues from ``train_state.pt`` and draws exactly the batches an uninterrupted run would have drawn.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from evalkit.errors import EvalkitError
+
+from .config import M2PConfig
+from .data import ClipSet
+from .m2penc import m2penc_loss
+from .model import M2PModel, load_checkpoint, load_state, read_checkpoint, save_checkpoint
+from .scheduler import add_noise, diffusion_loss, make_scheduler
+from .unet import motion_parameters, spatial_parameters
+
+STAGE_NAMES = {0: "vae", 1: "m2penc", 2: "image", 3: "temporal"}
+PREREQUISITES = {0: (), 2: ("0",), 1: ("2",), 3: ("1", "2")}
+LOG_COLUMNS = ("step", "loss", "part_a", "part_b", "lr", "seconds")
+PART_NAMES = {0: ("rec_mse", "kl"), 1: ("guid_mse", "heat_mse"), 2: ("v_loss", "keep_frac"),
+              3: ("diffusion", "m2penc")}
+
+
+@dataclass
+class TrainOptions:
+    stage: int
+    out: Path
+    steps: int | None = None
+    batch: int | None = None
+    lr: float | None = None
+    resume: bool = False
+    init: Path | None = None  # checkpoint to start from; default <out>/latest.safetensors
+    max_minutes: float | None = None  # training-time budget: the lr schedule follows it, and the stage stops
+    stop_after: int | None = None  # leave after this many steps of this invocation (resume later); tests
+    log_every: int = 10
+    save_every: int = 500
+    seed: int = 0
+    mixed_precision: str | None = None  # None: bf16 on CUDA, no on CPU
+    progress: bool = True
+
+
+# which parameters each stage trains ----------------------------------------------------------------------
+def trainable_parameters(model: M2PModel, stage: int) -> list[nn.Parameter]:
+    if stage == 0:
+        return list(model.vae.parameters())
+    if stage == 1:
+        return list(model.m2penc.parameters())
+    if stage == 2:
+        params = (list(model.guidance.parameters()) + list(model.reference_unet.parameters())
+                  + spatial_parameters(model.denoiser.unet))
+        if model.cfg.train_image_encoder:
+            params += list(model.image_encoder.parameters())
+        return params
+    if stage == 3:
+        return motion_parameters(model.denoiser.unet) + list(model.m2penc.parameters())
+    raise EvalkitError(f"unknown stage {stage}", hint="stages: 0 (tiny VAE), 1, 2, 3")
+
+
+def set_trainable(model: M2PModel, stage: int) -> list[nn.Parameter]:
+    params = trainable_parameters(model, stage)
+    ids = {id(p) for p in params}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in ids)
+    return params
+
+
+class StageLoss(nn.Module):
+    """The loss of one stage as a module, so accelerate/DDP wrap one forward that touches every trained
+    parameter. All randomness comes in with the batch (drawn from the run's seeded generator)."""
+
+    def __init__(self, model: M2PModel, stage: int):
+        super().__init__()
+        self.model, self.stage = model, stage
+        self.scheduler = make_scheduler()
+
+    def forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return getattr(self, f"_stage{self.stage}")(batch)
+
+    def _stage0(self, b):
+        x = b["frames"][:, :, 0]
+        dist = self.model.vae.encode(x).latent_dist
+        z = dist.mean + dist.std * b["eps"]
+        rec = self.model.vae.decode(z).sample
+        mse = F.mse_loss(rec.float(), x.float())
+        kl = dist.kl().mean() / z[0].numel()
+        return mse + 1e-6 * kl, mse.detach(), kl.detach()
+
+    def _latents(self, frames):
+        m = self.model
+        with torch.no_grad():
+            b, _, f = frames.shape[:3]
+            z = m.encode(frames.permute(0, 2, 1, 3, 4).flatten(0, 1))
+            return z.view(b, f, *z.shape[1:]).permute(0, 2, 1, 3, 4)
+
+    def _diffusion(self, b, guid, grad_reference: bool):
+        m, cfg = self.model, self.model.cfg
+        z0 = self._latents(b["frames"])
+        with torch.set_grad_enabled(grad_reference):
+            context = m.reference(b["reference"], keep=b["keep"])
+        noise = b["noise"] + cfg.noise_offset * b["noise_offset"]
+        z_t = add_noise(self.scheduler, z0, noise, b["t"])
+        v = m.denoise(z_t, b["t"], context, guid)
+        m.bank.clear()
+        return diffusion_loss(self.scheduler, v, z0, noise, b["t"], cfg.snr_gamma)
+
+    def _stage2(self, b):
+        guid = self.model.guidance(b["guidance"])
+        loss = self._diffusion(b, guid, grad_reference=True)
+        return loss, loss.detach(), b["keep"].float().mean()
+
+    def _teacher(self, b):
+        with torch.no_grad():
+            return self.model.guidance(b["guidance"])
+
+    def _stage1(self, b):
+        guid, heat = self.model.m2penc(b["music"])
+        loss, parts = m2penc_loss(guid, heat, self._teacher(b), b["heat"], self.model.cfg.heat_weight)
+        return loss, parts["guid_mse"], parts["heat_mse"]
+
+    def _stage3(self, b):
+        guid, heat = self.model.m2penc(b["music"])
+        l_m2p, _ = m2penc_loss(guid, heat, self._teacher(b), b["heat"], self.model.cfg.heat_weight)
+        l_diff = self._diffusion(b, guid, grad_reference=False)
+        return 0.5 * l_diff + 0.5 * l_m2p, l_diff.detach(), l_m2p.detach()
+
+
+def draw_batch(data: ClipSet, cfg: M2PConfig, stage: int, n: int, frames: int, gen: torch.Generator,
+               device) -> dict:
+    """Data plus every random number the stage's forward needs, all from ``gen`` (on the data's device)."""
+    motion = stage in (1, 3)
+    b = data.batch(n, frames, gen, guidance=stage != 0, motion=motion)
+    dev = data.device
+    if stage == 0:
+        b["eps"] = torch.randn((n, cfg.vae["latent_channels"], cfg.latent_size, cfg.latent_size),
+                               generator=gen, device=dev)
+    if stage in (2, 3):
+        shape = (n, cfg.vae["latent_channels"], frames, cfg.latent_size, cfg.latent_size)
+        b["noise"] = torch.randn(shape, generator=gen, device=dev)
+        b["noise_offset"] = torch.randn(shape[:2] + (1, 1, 1), generator=gen, device=dev)
+        b["t"] = torch.randint(0, 1000, (n,), generator=gen, device=dev)
+        b["keep"] = torch.rand(n, generator=gen, device=dev) >= cfg.uncond_ratio
+    return _to(b, device)
+
+
+def _to(obj, device):
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device, non_blocking=True)
+    if isinstance(obj, dict):
+        return {k: _to(v, device) for k, v in obj.items()}
+    return obj
+
+
+def lr_factor(step: int, total: int, elapsed: float = 0.0, budget_s: float | None = None) -> float:
+    """Linear warm-up (≤ 100 steps), then cosine to 10 % over the stage's progress — the larger of
+    step/total and, with a time budget, elapsed/budget (so a time-limited stage still anneals)."""
+    warm = max(1, min(100, total // 10))
+    if step < warm:
+        return (step + 1) / warm
+    progress = (step - warm) / max(1, total - warm)
+    if budget_s:
+        progress = max(progress, elapsed / budget_s)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+# the run ------------------------------------------------------------------------------------------------
+def start_model(cfg: M2PConfig, opts: TrainOptions, device) -> tuple[M2PModel, dict]:
+    """The model a stage starts from: --init, else <out>/latest.safetensors, else fresh (stage 0 only)."""
+    init = opts.init or (opts.out / "latest.safetensors")
+    if Path(init).is_file():
+        ck_cfg, meta, tensors = read_checkpoint(init)
+        if ck_cfg.name != cfg.name:
+            raise EvalkitError(f"checkpoint is config '{ck_cfg.name}', training '{cfg.name}'", path=init)
+        model = M2PModel(cfg)
+        load_state(model, tensors, init)
+    elif opts.init is not None:
+        raise EvalkitError("initial checkpoint not found", path=opts.init)
+    else:
+        model, meta = M2PModel(cfg), {"stages": []}
+    done = [str(s) for s in meta.get("stages", [])]
+    missing = [s for s in PREREQUISITES[opts.stage] if s not in done]
+    if missing:
+        raise EvalkitError(f"stage {opts.stage} needs stage(s) {', '.join(missing)} first "
+                           f"(done: {', '.join(done) or 'none'})", path=init,
+                           hint="tiny order: 0 (VAE), 2 (image; trains the guidance encoders that teach stage 1), 1, 3")
+    return model.to(device), meta
+
+
+def train_stage(cfg: M2PConfig, data: ClipSet, opts: TrainOptions) -> dict:
+    """Run (or resume) one stage; returns a summary dict (also written to <out>/stage<N>/summary.json)."""
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    stage = opts.stage
+    if stage == 0 and cfg.name == "full":
+        raise EvalkitError("stage 0 trains the tiny VAE; the full model uses the pretrained SD VAE")
+    recipe = cfg.recipe(stage)
+    steps, batch_n = opts.steps or recipe.steps, opts.batch or recipe.batch
+    lr = opts.lr or recipe.lr
+    mp = opts.mixed_precision or ("bf16" if torch.cuda.is_available() else "no")
+    acc = Accelerator(mixed_precision=mp,
+                      kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+    stage_dir = Path(opts.out) / f"stage{stage}"
+    state_file = stage_dir / "train_state.pt"
+    if state_file.exists() and not opts.resume:
+        raise EvalkitError("this stage already has a training state", path=state_file,
+                           hint="pass --resume to continue it, or choose another --out")
+    if opts.resume and not state_file.exists():
+        raise EvalkitError("nothing to resume", path=state_file, hint="run the stage without --resume first")
+    stage_dir.mkdir(parents=True, exist_ok=True)
+
+    if opts.resume:
+        model, meta = load_checkpoint(stage_dir / "last.safetensors", device=acc.device)
+    else:
+        model, meta = start_model(cfg, opts, acc.device)
+    model.train()
+    if stage in (1, 3) and "music_stats" not in meta:  # standardisation of the music features
+        mean, std = data.music_stats()
+        model.m2penc.set_music_stats(mean.to(acc.device), std.to(acc.device))
+        meta["music_stats"] = True
+    params = set_trainable(model, stage)
+    loss_mod = StageLoss(model, stage)
+    optim = torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
+    gen = torch.Generator(device=data.device).manual_seed(opts.seed * 1000 + stage * 10 + acc.process_index)
+    step, elapsed = 0, 0.0
+    if opts.resume:
+        st = torch.load(state_file, map_location="cpu", weights_only=True)
+        optim.load_state_dict(st["optimizer"])
+        gen.set_state(st["generator"])
+        step, elapsed = int(st["step"]), float(st["elapsed"])
+    loss_mod, optim = acc.prepare(loss_mod, optim)
+    frames = recipe.frames
+
+    log_path = stage_dir / "log.csv"
+    if not opts.resume or not log_path.exists():
+        with open(log_path, "w", newline="") as fh:
+            csv.writer(fh).writerow(LOG_COLUMNS)
+    bar = _progress(acc.is_main_process and opts.progress, stage, steps, step)
+
+    def save(final: bool):
+        acc.wait_for_everyone()
+        if not acc.is_main_process:
+            return
+        run_meta = {**meta, "stage_in_progress": stage, "step": step}
+        save_checkpoint(model, stage_dir / "last.safetensors", run_meta)
+        torch.save({"optimizer": optim.state_dict(),
+                    "generator": gen.get_state(), "step": step,
+                    "elapsed": elapsed}, state_file)
+        plot_log(log_path, stage_dir / "loss.png", f"stage {stage} ({STAGE_NAMES[stage]})", PART_NAMES[stage])
+
+    t0 = time.perf_counter() - elapsed
+    budget_s = opts.max_minutes * 60 if opts.max_minutes else None
+    rows, stopped_by_time, last, start_step = [], False, {}, step
+    while step < steps:
+        lr_now = lr * lr_factor(step, steps, time.perf_counter() - t0, budget_s)
+        for group in optim.param_groups:
+            group["lr"] = lr_now
+        b = draw_batch(data, cfg, stage, batch_n, frames, gen, acc.device)
+        with acc.autocast():
+            loss, pa, pb = loss_mod(b)
+        if not torch.isfinite(loss):
+            raise EvalkitError(f"stage {stage}: loss is {loss.item()} at step {step}",
+                               hint="lower --lr, or resume from the last checkpoint")
+        optim.zero_grad(set_to_none=True)
+        acc.backward(loss)
+        acc.clip_grad_norm_(params, 1.0)
+        optim.step()
+        step += 1
+        elapsed = time.perf_counter() - t0
+        last = {"loss": float(loss.detach()), "part_a": float(pa), "part_b": float(pb)}
+        rows.append([step, last["loss"], last["part_a"], last["part_b"], lr_now, round(elapsed, 3)])
+        if step % opts.log_every == 0 or step == steps:
+            _flush(log_path, rows, acc.is_main_process)
+            rows = []
+        if bar:
+            bar[0].update(bar[1], completed=step, description=f"loss {last['loss']:.4f}")
+        if budget_s and _all_agree(acc, elapsed > budget_s):
+            stopped_by_time = True
+            break
+        if opts.stop_after and step - start_step >= opts.stop_after and step < steps:
+            _flush(log_path, rows, acc.is_main_process)
+            save(False)
+            if bar:
+                bar[0].stop()
+            return {"steps": step, "planned_steps": steps, "interrupted": True}
+        if step % opts.save_every == 0 and step < steps:
+            save(False)
+    _flush(log_path, rows, acc.is_main_process)
+    if bar:
+        bar[0].stop()
+    if stage == 0:
+        with torch.no_grad():
+            model.latent_scale.fill_(latent_scale(model, data, gen, acc.device))
+    meta = {**meta, "stages": sorted(set(meta.get("stages", [])) | {str(stage)}),
+            f"stage{stage}": {"steps": step, "planned_steps": steps, "batch": batch_n, "lr": lr,
+                              "frames": frames, "seconds": round(elapsed, 1), "stopped_by_time": stopped_by_time,
+                              "processes": acc.num_processes, "mixed_precision": mp, "last": last}}
+    meta.pop("stage_in_progress", None)
+    save(True)
+    summary = meta[f"stage{stage}"]
+    if acc.is_main_process:
+        save_checkpoint(model, Path(opts.out) / "latest.safetensors", meta)
+        (stage_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _all_agree(acc, flag: bool) -> bool:
+    """The time budget is spent when any process says so (processes must stop on the same step)."""
+    if acc.num_processes == 1:
+        return flag
+    return bool(acc.reduce(torch.tensor([float(flag)], device=acc.device), reduction="sum").item() > 0)
+
+
+def latent_scale(model: M2PModel, data: ClipSet, gen, device, n: int = 256) -> float:
+    """1 / std of the (unscaled) VAE latent means on ``n`` random frames."""
+    b = data.batch(n, 1, gen, guidance=False)
+    x = b["frames"][:, :, 0].to(device)
+    z = model.vae.encode(x.to(model.vae.dtype)).latent_dist.mean
+    return float(1.0 / z.float().std().clamp_min(1e-6))
+
+
+def _flush(path: Path, rows: list, main: bool) -> None:
+    if rows and main:
+        with open(path, "a", newline="") as fh:
+            csv.writer(fh).writerows(rows)
+
+
+def _progress(enabled: bool, stage: int, total: int, done: int):
+    if not enabled:
+        return None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn(f"stage {stage} ({STAGE_NAMES[stage]})"), BarColumn(), MofNCompleteColumn(),
+                   TimeRemainingColumn(), TextColumn("{task.description}"))
+    bar.start()
+    return bar, bar.add_task("", total=total, completed=done)
+
+
+def read_log(path: Path) -> dict[str, list[float]]:
+    cols: dict[str, list[float]] = {c: [] for c in LOG_COLUMNS}
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            for c in LOG_COLUMNS:
+                cols[c].append(float(row[c]))
+    return cols
+
+
+def plot_log(log_path: Path, png: Path, title: str, part_names=("part_a", "part_b")) -> None:
+    """Loss curve (raw and 50-step moving average, log scale) and the two loss parts."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    log = read_log(log_path)
+    if not log["step"]:
+        return
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    steps = np.array(log["step"])
+    for ax, keys, names in ((axes[0], ("loss",), ("loss",)), (axes[1], ("part_a", "part_b"), part_names)):
+        for key, name in zip(keys, names):
+            y = np.array(log[key])
+            ax.plot(steps, y, alpha=0.3)
+            k = min(50, len(y))
+            ax.plot(steps[k - 1:], np.convolve(y, np.ones(k) / k, mode="valid"), label=name)
+        if all((np.array(log[k]) > 0).all() for k in keys):
+            ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+
+
+def export(src: Path, dest: Path, dtype=torch.float16) -> Path:
+    """Copy a trained model to ``dest`` with weights in ``dtype`` (the committed tiny checkpoint is fp16)."""
+    model, meta = load_checkpoint(src)
+    save_checkpoint(model, dest, meta, dtype=dtype)
+    return dest
+
+
+
+
+# several stages in one process (data loaded once) ------------------------------------------------------------
+STAGE_SHARE = {0: 0.15, 2: 0.35, 1: 0.15, 3: 0.35}  # of a total --max-minutes budget
+
+
+def parse_stages(text: str) -> list[int]:
+    try:
+        stages = [int(s) for s in str(text).split(",") if s.strip()]
+    except ValueError:
+        raise EvalkitError(f"--stage {text!r}: give a stage number or a comma list such as 0,2,1,3") from None
+    bad = [s for s in stages if s not in STAGE_NAMES]
+    if not stages or bad:
+        raise EvalkitError(f"--stage {text!r}: stages are 0 (tiny VAE), 1, 2, 3")
+    return stages
+
+
+def run_stages(cfg: M2PConfig, samples, stages: list[int], opts: TrainOptions, jobs: int = 1,
+               echo=print) -> dict:
+    """Load the clips once (on the GPU when there is one), then run ``stages`` in order.
+    ``opts.max_minutes`` is the budget for all of them, shared as STAGE_SHARE says."""
+    from .data import ClipSet, load_clips
+
+    samples = list(samples)
+    need_motion = any(s in (1, 3) for s in stages)
+    need_guidance = any(s in (1, 2, 3) for s in stages)
+    t0 = time.perf_counter()
+    clips = load_clips(samples, cfg, need_motion, need_guidance, jobs,
+                       progress=lambda d, n: echo(f"\rloading clips {d}/{n}", end="" if d < n else "\n"))
+    # under `accelerate launch` every process keeps its clips on its own GPU
+    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if torch.cuda.is_available() else "cpu"
+    data = ClipSet(clips, device)
+    echo(f"{len(clips)} clips, {sum(c.num_frames for c in clips)} frames at {cfg.fps:g} fps, {cfg.size}² "
+         f"(loaded in {time.perf_counter() - t0:.0f} s)")
+    total_share = sum(STAGE_SHARE[s] for s in stages)
+    summaries = {}
+    for s in stages:
+        budget = opts.max_minutes * STAGE_SHARE[s] / total_share if opts.max_minutes else None
+        stage_opts = TrainOptions(**{**opts.__dict__, "stage": s, "max_minutes": budget})
+        if s != stages[0]:
+            stage_opts.init, stage_opts.resume = None, False  # continue from <out>/latest.safetensors
+        summaries[s] = train_stage(cfg, data, stage_opts)
+        echo(f"stage {s} ({STAGE_NAMES[s]}): {summaries[s]['steps']} steps in {summaries[s]['seconds']} s, "
+             f"last loss {summaries[s]['last'].get('loss', float('nan')):.4f}")
+    plot_all(Path(opts.out), stages)
+    return summaries
+
+
+def plot_all(out: Path, stages) -> Path | None:
+    """One PNG with every stage's loss curve (README figure)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    logs = [(s, out / f"stage{s}" / "log.csv") for s in stages if (out / f"stage{s}" / "log.csv").is_file()]
+    if not logs:
+        return None
+    fig, axes = plt.subplots(1, len(logs), figsize=(4 * len(logs), 3.2), squeeze=False)
+    for ax, (s, path) in zip(axes[0], logs):
+        log = read_log(path)
+        y, x = np.array(log["loss"]), np.array(log["step"])
+        if len(y) == 0:
+            continue
+        k = min(50, len(y))
+        ax.plot(x, y, alpha=0.3)
+        ax.plot(x[k - 1:], np.convolve(y, np.ones(k) / k, mode="valid"))
+        if (y > 0).all():
+            ax.set_yscale("log")
+        ax.set_title(f"stage {s} ({STAGE_NAMES[s]})")
+        ax.set_xlabel("step")
+    fig.tight_layout()
+    png = out / "loss_curves.png"
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+    return png
