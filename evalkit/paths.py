@@ -12,8 +12,10 @@ def cache_dir(*parts: str) -> Path:
 
 
 def shared_dir() -> Path | None:
-    """The project's shared material (``$EVALKIT_SHARED``), or None when it is not present."""
+    """The project's shared material: ``$EVALKIT_SHARED``, else a ``shared/`` folder beside the source
+    checkout (the project's layout), else None."""
     value = os.environ.get("EVALKIT_SHARED")
-    if value and Path(value).is_dir():
-        return Path(value)
-    return None
+    if value:
+        return Path(value) if Path(value).is_dir() else None
+    beside = Path(__file__).resolve().parents[2] / "shared"
+    return beside if (beside / "weights").is_dir() else None

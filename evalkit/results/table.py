@@ -16,6 +16,10 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def _count(value) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else str(int(value))
+
+
 def _rows(agg: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     header = ["metric", "preset", "↑/↓", "value", "95% CI", "videos", "failed", "frames"]
     rows = []
@@ -23,7 +27,7 @@ def _rows(agg: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
         name = r["column"] if r["column"] == r["metric"] else f"{r['metric']}:{r['column']}"
         ci = "" if r.get("ci_low") is None or pd.isna(r.get("ci_low")) else f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
         rows.append([name, str(r["preset"]), r["direction"], _fmt(r["value"]), ci, str(r["n_videos"]),
-                     str(r["n_failed"]), _fmt(r.get("frames"))])
+                     str(r["n_failed"]), _count(r.get("frames"))])
     return header, rows
 
 

@@ -451,12 +451,12 @@ def run_stages(cfg: M2PConfig, samples, stages: list[int], opts: TrainOptions, j
         summaries[s] = train_stage(cfg, data, stage_opts)
         echo(f"stage {s} ({STAGE_NAMES[s]}): {summaries[s]['steps']} steps in {summaries[s]['seconds']} s, "
              f"last loss {summaries[s]['last'].get('loss', float('nan')):.4f}")
-    plot_all(Path(opts.out), stages)
+    plot_all(Path(opts.out))
     return summaries
 
 
-def plot_all(out: Path, stages) -> Path | None:
-    """One PNG with every stage's loss curve (README figure)."""
+def plot_all(out: Path, stages=(0, 2, 1, 3)) -> Path | None:
+    """One PNG with the loss curve of every stage trained in ``out`` (README figure), in training order."""
     import matplotlib
 
     matplotlib.use("Agg")
