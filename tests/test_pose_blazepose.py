@@ -76,7 +76,8 @@ def test_no_person_is_nan_and_quiet(bundle, capfd):
 
 def test_missing_or_bad_bundle(tmp_path, monkeypatch):
     monkeypatch.setenv("EVALKIT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("EVALKIT_SHARED", raising=False)
+    (tmp_path / "empty-shared").mkdir()  # shared material without a bundle (else shared/ beside the checkout is used)
+    monkeypatch.setenv("EVALKIT_SHARED", str(tmp_path / "empty-shared"))
     monkeypatch.delenv("EVALKIT_POSE_MODEL", raising=False)
     video = Video(np.zeros((1, 32, 32, 3), np.uint8), 25.0, tmp_path / "v.mp4")
     with pytest.raises(EvalkitError, match="no PoseLandmarker bundle 'pose_landmarker_full.task'"):
