@@ -36,6 +36,8 @@ def distributed_run(pred, gt, cfg, progress: bool = False):
         scorer = run(pred, gt, rank_cfg, progress=progress and rank == 0, pairs=pairs)
         snaps = [None] * world if rank == 0 else None
         dist.gather_object(export_state(scorer), snaps, dst=0)
+        # no rank tears the group down while rank 0 may still be receiving (gloo aborts on a closed peer)
+        dist.barrier()
         if rank != 0:
             return None
         merged = empty_like(scorer)
