@@ -36,6 +36,7 @@ class M2PConfig:
     m2penc: dict  # M2PEnc kwargs (channels, layers, heads, heat_channels, max_frames)
     music_frontend: str = "edge35"
     music_dim: int = 35
+    music_dir: str | None = None  # jukebox: folder of precomputed <music stem>.npy features
     heatmap_sigma: float = 1.0  # latent pixels
     segment_seconds: float = 5.0
     window: int = 24  # frames per denoising window (motion-module context)
@@ -166,7 +167,7 @@ TINY = M2PConfig(
     guidance=dict(block_out_channels=(16, 32, 64), attention_heads=4),
     m2penc=dict(channels=64, layers=2, heads=4, heat_channels=17, max_frames=64),
     train_image_encoder=True,
-    # sized for one H200 within a 9-minute budget (train_gpu.sh); the budget, not the steps, usually ends a stage
+    # sized for one H200 within an 8-minute budget (train_gpu.sh); the budget, not the steps, usually ends a stage
     recipes={"0": dict(steps=4000, batch=256, lr=5e-4, frames=1),
              "1": dict(steps=4000, batch=64, lr=3e-4, frames=24),
              "2": dict(steps=8000, batch=128, lr=2e-4, frames=1),

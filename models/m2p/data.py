@@ -136,7 +136,8 @@ def load_clip(sample, cfg: M2PConfig, need_motion: bool = True, need_guidance: b
     clip = Clip(sample.id, torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous(),
                 torch.from_numpy(resize_square(_read_image(Path(sample.reference)), cfg.size)).permute(2, 0, 1))
     if need_motion:
-        clip.music = torch.from_numpy(music_features(sample.music, cfg.fps, len(idx), cfg.music_frontend))
+        clip.music = torch.from_numpy(music_features(sample.music, cfg.fps, len(idx), cfg.music_frontend,
+                                                     cfg.music_dir))
         if sample.joints2d is None:
             raise EvalkitError(f"sample '{sample.id}' has no 2D joints; M2PEnc's heatmap targets need them",
                                path=sample.video)

@@ -70,7 +70,8 @@ class M2PPipeline:
 
     def music(self, music_path, num_frames: int, fps: float) -> np.ndarray:
         n = model_frames(num_frames, fps, self.cfg.fps)
-        return music_features(music_path, self.cfg.fps, n, self.cfg.music_frontend, self.jukebox_dir)
+        return music_features(music_path, self.cfg.fps, n, self.cfg.music_frontend,
+                              self.jukebox_dir or self.cfg.music_dir)
 
     def generate(self, music_path, reference_image, num_frames: int, fps: float, seed: int = 0, *,
                  music: np.ndarray | None = None, continuation: bool = True, progress=None) -> np.ndarray:

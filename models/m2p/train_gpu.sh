@@ -2,7 +2,7 @@
 # Train the tiny m2p checkpoint on one GPU (H200) and produce the README figures.
 #
 #   models/m2p/train_gpu.sh data    # SDGPip training set: 600 clips × 6 s, 128², 10 fps   (~1 min on 16 cores)
-#   models/m2p/train_gpu.sh train   # stages 0,2,1,3 within a 9-minute training budget, export tiny.safetensors
+#   models/m2p/train_gpu.sh train   # stages 0,2,1,3 within an 8-minute training budget, export tiny.safetensors
 #   models/m2p/train_gpu.sh eval    # 20-s continuity figure, M2PEnc pose sync, controls table (own / shifted / static)
 #   models/m2p/train_gpu.sh all     # the three in a row
 #
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/../.."
 DATA=${DATA:-runs/sdgpip-train-128}
 RUN=${RUN:-runs/m2p-tiny-gpu}
 JOBS=${JOBS:-$(nproc)}
-MINUTES=${MINUTES:-9}
+MINUTES=${MINUTES:-8}
 CKPT=models/m2p/checkpoints/tiny.safetensors
 RESULTS=models/m2p/results
 
