@@ -23,3 +23,16 @@ def test_models_install_under_evalkit():
 
     assert Path(evalkit.models.__file__).parent == ROOT / "models"
     assert Path(evalkit.baselines.__file__).parent == ROOT / "baselines"
+
+
+def test_python_m_evalkit_is_safe_to_reimport_in_spawn_workers():
+    """Spawn workers import the main module as ``__mp_main__``: that import must not run the CLI."""
+    import runpy
+    import sys
+    argv = sys.argv
+    sys.argv = ["evalkit", "--definitely-not-an-option"]  # would exit 2 if the CLI ran
+    try:
+        namespace = runpy.run_module("evalkit", run_name="__mp_main__")
+    finally:
+        sys.argv = argv
+    assert callable(namespace["run"])
