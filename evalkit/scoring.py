@@ -52,31 +52,10 @@ def _load_pair(pair: PairPaths, cfg: ScoreConfig):
 
 
 def iter_items(pairs: list[PairPaths], cfg: ScoreConfig):
-    """Yield ScoreItems in order, decoding up to ``jobs`` pairs ahead in worker processes."""
-    audio_dir = cfg.audio_dir
-
-    def item(pair, pred, gt, notes):
-        loader = lambda p=pair.pred: audio_for_video(p, audio_dir)  # noqa: E731
-        return ScoreItem(pair.key, pred, gt, loader, notes)
-
-    if cfg.jobs <= 1 or len(pairs) <= 1:
-        for pair in pairs:
-            yield item(*_load_pair(pair, cfg))
-        return
-    ctx = mp.get_context("spawn")  # workers never inherit torch's thread pools
-    with cf.ProcessPoolExecutor(cfg.jobs, mp_context=ctx) as pool:
-        pending = []
-        it = iter(pairs)
-        for pair in it:
-            pending.append(pool.submit(_load_pair, pair, cfg))
-            if len(pending) >= 2 * cfg.jobs:
-                break
-        while pending:
-            result = pending.pop(0).result()
-            nxt = next(it, None)
-            if nxt is not None:
-                pending.append(pool.submit(_load_pair, nxt, cfg))
-            yield item(*result)
+    """Yield ScoreItems in order, decoding in this process (``run`` spreads whole pairs over workers)."""
+    for pair, pred, gt, notes in map(lambda p: _load_pair(p, cfg), pairs):
+        loader = lambda path=pair.pred: audio_for_video(path, cfg.audio_dir)  # noqa: E731
+        yield ScoreItem(pair.key, pred, gt, loader, notes)
 
 
 def resolve_preset(name: str, preset: str) -> str:
@@ -220,14 +199,14 @@ def _progress(total: int, enabled: bool):
 
 
 def run(pred, gt, cfg: ScoreConfig, progress: bool = False, pairs: list[PairPaths] | None = None) -> Scorer:
-    """Score all pairs. On CPU with jobs > 1 each worker process decodes *and* scores a run of whole videos
-    and the states merge in pair order (decoded frames never cross a process boundary); on GPU the workers
-    decode and the main process scores (workers that also score on the GPU segfaulted on the H200 host; see
-    README, scale-out)."""
+    """Score all pairs. With jobs > 1 each worker process decodes *and* scores a run of whole videos (on the
+    CPU, or each with its own CUDA context on the GPU) and the states merge in pair order: decoded frames never
+    cross a process boundary (pickling them to one scoring process cost more than all the metrics did), and the
+    CPU-bound parts (optical flow, beat tracking) run in parallel too."""
     pairs = pairs if pairs is not None else select_pairs(pred, gt, cfg)
     scorer = Scorer(cfg)
     with _progress(len(pairs), progress) as advance:
-        if cfg.device == "cpu" and cfg.jobs > 1 and len(pairs) > 1:
+        if cfg.jobs > 1 and len(pairs) > 1:
             from evalkit.shards import import_state
 
             import torch
@@ -237,7 +216,8 @@ def run(pred, gt, cfg: ScoreConfig, progress: bool = False, pairs: list[PairPath
             chunks = [pairs[i:i + size] for i in range(0, len(pairs), size)]
             ctx = mp.get_context("spawn")
             with cf.ProcessPoolExecutor(cfg.jobs, mp_context=ctx) as pool:
-                threads = torch.get_num_threads()
+                # CPU: the parent's thread count (bit-identical per-video values); GPU: a share of the cores
+                threads = torch.get_num_threads() if cfg.device == "cpu" else max(1, (os.cpu_count() or 1) // cfg.jobs)
                 snaps = pool.map(_score_chunk, chunks, [worker_cfg] * len(chunks), [threads] * len(chunks))
                 for chunk, snap in zip(chunks, snaps):  # merged in pair order: deterministic sums
                     import_state(scorer, snap)

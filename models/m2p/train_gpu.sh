@@ -28,7 +28,7 @@ step_data() {
 
 step_train() {
   step_data
-  rm -rf "$RUN"
+  rm -rf "$RUN"; mkdir -p "$(dirname "$RUN")"  # tee writes $RUN.log beside the run folder
   uv run evalkit train m2p --config tiny --stage 0,2,1,3 --data "$DATA" --out "$RUN" \
     --max-minutes "$MINUTES" --jobs "$JOBS" --export "$CKPT" 2>&1 | tee "$RUN.log"
   mkdir -p "$RESULTS"
@@ -44,8 +44,13 @@ step_train() {
 step_eval() {
   uv run python -m evalkit.models.m2p.evaluate continuity --checkpoint "$CKPT" --out "$RESULTS"
   uv run python -m evalkit.models.m2p.evaluate pose --checkpoint "$CKPT" --out "$RESULTS"
-  uv run python -m evalkit.models.m2p.evaluate controls --checkpoint "$CKPT" --out runs/m2p-controls
-  cp runs/m2p-controls/controls.md runs/m2p-controls/controls.json "$RESULTS/"
+  # the controls score with BlazePose (mediapipe); a bare GPU image may lack it: then run them on CPU later
+  if uv run python -c "import mediapipe" 2>/dev/null; then
+    uv run python -m evalkit.models.m2p.evaluate controls --checkpoint "$CKPT" --out runs/m2p-controls
+    cp runs/m2p-controls/controls.md runs/m2p-controls/controls.json "$RESULTS/"
+  else
+    echo "mediapipe missing: run 'evaluate controls' on a machine that has it" >&2
+  fi
 }
 
 case "${1:-all}" in
