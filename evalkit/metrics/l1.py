@@ -7,7 +7,7 @@ Presets (metric-spec §2):
 """
 from __future__ import annotations
 
-from evalkit.metrics.frame import FrameMetric
+from evalkit.metrics.frame import FrameMetric, abs_diff
 
 _DISCO = {"scale": 1.0, "divide_by_pixels": True}
 
@@ -24,7 +24,8 @@ class L1(FrameMetric):
 
     def frame_values(self, pred, gt):
         s = self.settings
-        mae = (pred.double() - gt.double()).abs().mean(dim=(1, 2, 3)) * s["scale"]
+        d = abs_diff(pred, gt)
+        mae = d.sum(dim=(1, 2, 3)).double() / d[0].numel() * s["scale"]  # exact integer (int64) sum, as numpy's
         if s["divide_by_pixels"]:
             mae = mae / (pred.shape[1] * pred.shape[2])
         return mae

@@ -13,18 +13,22 @@ from __future__ import annotations
 
 import torch
 
-from evalkit.metrics.frame import FrameMetric
+from evalkit.metrics.frame import FrameMetric, abs_diff
 
 CAP_DB = 100.0
 
 
 def frame_mse(pred: torch.Tensor, gt: torch.Tensor, *, wrap_uint8: bool = False, scale: float = 1.0) -> torch.Tensor:
-    """(N,) MSE over H, W, C of uint8 frames (N,H,W,3); wrap_uint8 reproduces numpy uint8 arithmetic."""
+    """(N,) MSE over H, W, C of uint8 frames (N,H,W,3); wrap_uint8 reproduces numpy uint8 arithmetic.
+
+    The squared differences are summed exactly in integers, so the MSE equals numpy's float64 mean (whose
+    partial sums of integers are exact too) to the last bit."""
     if wrap_uint8:
         diff = pred - gt  # uint8 tensors wrap modulo 256 like numpy
         return (diff * diff).double().mean(dim=(1, 2, 3))
-    d = (pred.double() - gt.double()) * scale
-    return (d * d).mean(dim=(1, 2, 3))
+    d = abs_diff(pred, gt).to(torch.int32)
+    sse = (d * d).sum(dim=(1, 2, 3))  # int64
+    return sse.double() / d[0].numel() * (scale * scale)
 
 
 class PSNR(FrameMetric):
