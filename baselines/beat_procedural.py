@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from evalkit.baselines.look import MotionOnLook
 from evalkit.generators import GeneratorContext, take_options
 
 CYCLE = ("arm_pump", "side_step", "squat_bounce", "arm_wave")
@@ -55,7 +56,7 @@ def dance(beats: np.ndarray, num_frames: int, fps: float, rest: np.ndarray) -> n
     return keep_on_floor(joints, rest)
 
 
-class BeatProcedural:
+class BeatProcedural(MotionOnLook):
     name = "beat-procedural"
     version = "1"
 
@@ -73,14 +74,6 @@ class BeatProcedural:
         beats, fallback = usable_beats(track_beats(load_music(music or sample.music, duration)), duration)
         self.counts["beat_grid_fallbacks"] = self.counts.get("beat_grid_fallbacks", 0) + int(fallback)
         return dance(beats, sample.num_frames, sample.fps, t_pose() if rest is None else rest)
-
-    def generate(self, sample, *, music: Path | None = None, seed: int = 0) -> np.ndarray:
-        from evalkit.baselines.look import look_for, merge_counts
-
-        look = look_for(sample, self.pose_backend)
-        frames = look.render_joints(self.motion(sample, music, look.rest))
-        merge_counts(self.counts, look.counts)
-        return frames
 
     def info(self) -> dict:
         return {"cycle": list(CYCLE), "amplitude": AMPLITUDE, "pose_backend": self.pose_backend,

@@ -149,3 +149,15 @@ def merge_counts(total: dict, counts: dict) -> None:
     """Add one sample's counts into a generator's running totals."""
     for key, value in counts.items():
         total[key] = total.get(key, 0) + int(value)
+
+
+class MotionOnLook:
+    """Base of generators that make joints (``motion(sample, music, rest)``) for the sample's own body and
+    render them with its look; the look's counts join the generator's (``pose_backend`` and ``counts`` set by
+    the subclass)."""
+
+    def generate(self, sample, *, music: Path | None = None, seed: int = 0) -> np.ndarray:
+        look = look_for(sample, self.pose_backend)
+        frames = look.render_joints(self.motion(sample, music, look.rest))
+        merge_counts(self.counts, look.counts)
+        return frames

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from evalkit.errors import EvalkitError
+from evalkit.baselines.look import MotionOnLook
 from evalkit.generators import GeneratorContext, take_options
 
 
@@ -64,7 +65,7 @@ def load_library(split) -> list[LibraryClip]:
     return clips
 
 
-class Retrieval:
+class Retrieval(MotionOnLook):
     name = "retrieval"
     version = "1"
 
@@ -121,14 +122,6 @@ class Retrieval:
         self.counts["loops"] = self.counts.get("loops", 0) + warp["loops"]
         self.counts["beat_grid_fallbacks"] = self.counts.get("beat_grid_fallbacks", 0) + int(src_fallback) + int(test_fallback)
         return out
-
-    def generate(self, sample, *, music: Path | None = None, seed: int = 0) -> np.ndarray:
-        from evalkit.baselines.look import look_for, merge_counts
-
-        look = look_for(sample, self.pose_backend)
-        frames = look.render_joints(self.motion(sample, music, look.rest))
-        merge_counts(self.counts, look.counts)
-        return frames
 
     def info(self) -> dict:
         dataset, root = self.library_spec

@@ -46,8 +46,6 @@ def decode_only(pred: Path, gt: Path, jobs: int) -> tuple[float, int]:
     import concurrent.futures as cf
     import multiprocessing as mp
 
-    from evalkit.io.video import decode_video
-
     files = sorted(pred.glob("*.mp4")) + sorted(gt.glob("*.mp4"))
     t0 = time.perf_counter()
     with cf.ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:

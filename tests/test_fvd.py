@@ -25,16 +25,7 @@ from evalkit.io.video import Video
 from evalkit.metrics.fvd import FVD, load_stats, poisson_weights, save_stats
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_threaded_blas():
-    """One BLAS thread: on a shared, oversubscribed CI machine multithreaded LAPACK spins (10-50x slower)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("single_threaded_blas")
 
 
 class PixelFeatures:

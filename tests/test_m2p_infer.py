@@ -7,13 +7,7 @@ from evalkit.models.m2p.infer import LongVideoSettings, sample_long, segments, w
 from evalkit.models.m2p.scheduler import make_scheduler
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors on a shared 2-core machine: one torch thread is several times faster than two."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_windows_cover_and_end_aligned():

@@ -10,13 +10,7 @@ from evalkit.models.m2p.config import get_config
 from evalkit.models.m2p.load_full import load_full
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors on a shared 2-core machine: one torch thread is several times faster than two."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 CHAMP_TYPES = ("depth", "normal", "semantic_map", "dwpose")

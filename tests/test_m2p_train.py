@@ -10,13 +10,7 @@ from evalkit.models.m2p.model import load_checkpoint, read_checkpoint, save_chec
 from evalkit.models.m2p.train import TrainOptions, train_stage
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors on a shared 2-core machine: one torch thread is several times faster than two."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 CFG = get_config("micro")

@@ -1,5 +1,4 @@
 """Streaming states: two half updates merged equal one full update; the engine's shards merge exactly."""
-import numpy as np
 import pytest
 
 from evalkit.io.item import ScoreItem

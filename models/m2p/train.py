@@ -19,7 +19,6 @@ continues from ``train_state.pt`` and draws exactly the batches an uninterrupted
 """
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -39,10 +38,10 @@ from .m2penc import m2penc_loss
 from .model import M2PModel, load_checkpoint, load_state, read_checkpoint, save_checkpoint
 from .scheduler import add_noise, diffusion_loss, make_scheduler
 from .unet import motion_parameters, spatial_parameters
+from ..trainlog import flush_log, plot_curves, plot_log, progress_bar, start_log
 
 STAGE_NAMES = {0: "vae", 1: "m2penc", 2: "image", 3: "temporal"}
 PREREQUISITES = {0: (), 2: ("0",), 1: ("2",), 3: ("1", "2")}
-LOG_COLUMNS = ("step", "loss", "part_a", "part_b", "lr", "seconds")
 PART_NAMES = {0: ("rec_mse", "kl"), 1: ("guid_mse", "heat_mse"), 2: ("v_loss", "keep_frac"),
               3: ("diffusion", "m2penc")}
 
@@ -257,10 +256,8 @@ def train_stage(cfg: M2PConfig, data: ClipSet, opts: TrainOptions) -> dict:
     frames = recipe.frames
 
     log_path = stage_dir / "log.csv"
-    if not opts.resume or not log_path.exists():
-        with open(log_path, "w", newline="") as fh:
-            csv.writer(fh).writerow(LOG_COLUMNS)
-    bar = _progress(acc.is_main_process and opts.progress, stage, steps, step)
+    start_log(log_path, opts.resume)
+    bar = progress_bar(acc.is_main_process and opts.progress, f"stage {stage} ({STAGE_NAMES[stage]})", steps, step)
 
     def save(final: bool):
         acc.wait_for_everyone()
@@ -295,7 +292,7 @@ def train_stage(cfg: M2PConfig, data: ClipSet, opts: TrainOptions) -> dict:
         last = {"loss": float(loss.detach()), "part_a": float(pa), "part_b": float(pb)}
         rows.append([step, last["loss"], last["part_a"], last["part_b"], lr_now, round(elapsed, 3)])
         if step % opts.log_every == 0 or step == steps:
-            _flush(log_path, rows, acc.is_main_process)
+            flush_log(log_path, rows, acc.is_main_process)
             rows = []
         if bar:
             bar[0].update(bar[1], completed=step, description=f"loss {last['loss']:.4f}")
@@ -303,14 +300,14 @@ def train_stage(cfg: M2PConfig, data: ClipSet, opts: TrainOptions) -> dict:
             stopped_by_time = True
             break
         if opts.stop_after and step - start_step >= opts.stop_after and step < steps:
-            _flush(log_path, rows, acc.is_main_process)
+            flush_log(log_path, rows, acc.is_main_process)
             save(False)
             if bar:
                 bar[0].stop()
             return {"steps": step, "planned_steps": steps, "interrupted": True}
         if step % opts.save_every == 0 and step < steps:
             save(False)
-    _flush(log_path, rows, acc.is_main_process)
+    flush_log(log_path, rows, acc.is_main_process)
     if bar:
         bar[0].stop()
     if stage == 0:
@@ -342,62 +339,6 @@ def latent_scale(model: M2PModel, data: ClipSet, gen, device, n: int = 256) -> f
     x = b["frames"][:, :, 0].to(device)
     z = model.vae.encode(x.to(model.vae.dtype)).latent_dist.mean
     return float(1.0 / z.float().std().clamp_min(1e-6))
-
-
-def _flush(path: Path, rows: list, main: bool) -> None:
-    if rows and main:
-        with open(path, "a", newline="") as fh:
-            csv.writer(fh).writerows(rows)
-
-
-def _progress(enabled: bool, stage: int, total: int, done: int):
-    if not enabled:
-        return None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    bar = Progress(TextColumn(f"stage {stage} ({STAGE_NAMES[stage]})"), BarColumn(), MofNCompleteColumn(),
-                   TimeRemainingColumn(), TextColumn("{task.description}"))
-    bar.start()
-    return bar, bar.add_task("", total=total, completed=done)
-
-
-def read_log(path: Path) -> dict[str, list[float]]:
-    cols: dict[str, list[float]] = {c: [] for c in LOG_COLUMNS}
-    with open(path, newline="") as fh:
-        for row in csv.DictReader(fh):
-            for c in LOG_COLUMNS:
-                cols[c].append(float(row[c]))
-    return cols
-
-
-def plot_log(log_path: Path, png: Path, title: str, part_names=("part_a", "part_b")) -> None:
-    """Loss curve (raw and 50-step moving average, log scale) and the two loss parts."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    log = read_log(log_path)
-    if not log["step"]:
-        return
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    steps = np.array(log["step"])
-    for ax, keys, names in ((axes[0], ("loss",), ("loss",)), (axes[1], ("part_a", "part_b"), part_names)):
-        for key, name in zip(keys, names):
-            y = np.array(log[key])
-            ax.plot(steps, y, alpha=0.3)
-            k = min(50, len(y))
-            ax.plot(steps[k - 1:], np.convolve(y, np.ones(k) / k, mode="valid"), label=name)
-        if all((np.array(log[k]) > 0).all() for k in keys):
-            ax.set_yscale("log")
-        ax.set_xlabel("step")
-        ax.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
 
 
 def export(src: Path, dest: Path, dtype=torch.float16) -> Path:
@@ -457,30 +398,5 @@ def run_stages(cfg: M2PConfig, samples, stages: list[int], opts: TrainOptions, j
 
 def plot_all(out: Path, stages=(0, 2, 1, 3)) -> Path | None:
     """One PNG with the loss curve of every stage trained in ``out`` (README figure), in training order."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    logs = [(s, out / f"stage{s}" / "log.csv") for s in stages if (out / f"stage{s}" / "log.csv").is_file()]
-    if not logs:
-        return None
-    fig, axes = plt.subplots(1, len(logs), figsize=(4 * len(logs), 3.2), squeeze=False)
-    for ax, (s, path) in zip(axes[0], logs):
-        log = read_log(path)
-        y, x = np.array(log["loss"]), np.array(log["step"])
-        if len(y) == 0:
-            continue
-        k = min(50, len(y))
-        ax.plot(x, y, alpha=0.3)
-        ax.plot(x[k - 1:], np.convolve(y, np.ones(k) / k, mode="valid"))
-        if (y > 0).all():
-            ax.set_yscale("log")
-        ax.set_title(f"stage {s} ({STAGE_NAMES[s]})")
-        ax.set_xlabel("step")
-    fig.tight_layout()
-    png = out / "loss_curves.png"
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
-    return png
+    return plot_curves([(f"stage {s} ({STAGE_NAMES[s]})", out / f"stage{s}" / "log.csv") for s in stages],
+                       out / "loss_curves.png", width=4.0)

@@ -16,7 +16,6 @@ draws exactly the batches an uninterrupted run would have drawn.
 """
 from __future__ import annotations
 
-import csv
 import json
 import math
 import time
@@ -33,10 +32,10 @@ from .codec import encode
 from .config import PoseDiTConfig
 from .data import ClipBank
 from .model import PoseDiTModel, load_checkpoint, save_checkpoint
+from ..trainlog import flush_log, plot_curves, plot_log, progress_bar, start_log
 
 STAGES = ("vae", "dit")
 STAGE_SHARE = {"vae": 0.3, "dit": 0.7}  # of a total --max-minutes budget
-LOG_COLUMNS = ("step", "loss", "part_a", "part_b", "lr", "seconds")
 PART_NAMES = {"vae": ("weighted_mse", "kl"), "dit": ("flow_mse", "context_frac")}
 EMA_DECAY = 0.999
 
@@ -202,9 +201,7 @@ def train_stage(cfg: PoseDiTConfig, bank: ClipBank, stage: str, opts: TrainOptio
             ema = {k: v.to(acc.device) for k, v in st["ema"].items()}
     loss_mod, optim = acc.prepare(StageLoss(model, stage), optim)
     log_path = stage_dir / "log.csv"
-    if not opts.resume or not log_path.exists():
-        with open(log_path, "w", newline="") as fh:
-            csv.writer(fh).writerow(LOG_COLUMNS)
+    start_log(log_path, opts.resume)
 
     def save():
         acc.wait_for_everyone()
@@ -215,7 +212,7 @@ def train_stage(cfg: PoseDiTConfig, bank: ClipBank, stage: str, opts: TrainOptio
                     "step": step, "elapsed": elapsed, "ema": ema, "planned_steps": steps}, state_file)
         plot_log(log_path, stage_dir / "loss.png", f"posedit {stage}", PART_NAMES[stage])
 
-    bar = _progress(acc.is_main_process and opts.progress, stage, steps, step)
+    bar = progress_bar(acc.is_main_process and opts.progress, f"posedit {stage}", steps, step)
     t0 = time.perf_counter() - elapsed
     rows, last, stopped_by_time, probe_start = [], {}, False, 0.0
     while step < steps:
@@ -243,7 +240,7 @@ def train_stage(cfg: PoseDiTConfig, bank: ClipBank, stage: str, opts: TrainOptio
         last = {"loss": float(loss.detach()), "part_a": float(pa), "part_b": float(pb)}
         rows.append([step, last["loss"], last["part_a"], last["part_b"], sched.get_last_lr()[0], round(elapsed, 3)])
         if step % opts.log_every == 0 or step == steps:
-            _flush(log_path, rows, acc.is_main_process)
+            flush_log(log_path, rows, acc.is_main_process)
             rows = []
         if bar:
             bar[0].update(bar[1], completed=step, description=f"loss {last['loss']:.4f}")
@@ -261,7 +258,7 @@ def train_stage(cfg: PoseDiTConfig, bank: ClipBank, stage: str, opts: TrainOptio
             break
         if step % opts.save_every == 0 and step < steps:
             save()
-    _flush(log_path, rows, acc.is_main_process)
+    flush_log(log_path, rows, acc.is_main_process)
     if bar:
         bar[0].stop()
     model.eval()
@@ -313,63 +310,6 @@ def vae_round_trip(model: PoseDiTModel, b: dict) -> dict:
             "mean_px": float(err.mean()) * px, "p95_px": q(err) * px}
 
 
-def _flush(path: Path, rows: list, main: bool) -> None:
-    if rows and main:
-        with open(path, "a", newline="") as fh:
-            csv.writer(fh).writerows(rows)
-
-
-def _progress(enabled: bool, stage: str, total: int, done: int):
-    if not enabled:
-        return None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    bar = Progress(TextColumn(f"posedit {stage}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   TextColumn("{task.description}"))
-    bar.start()
-    return bar, bar.add_task("", total=total, completed=done)
-
-
-def read_log(path: Path) -> dict[str, list[float]]:
-    cols: dict[str, list[float]] = {c: [] for c in LOG_COLUMNS}
-    with open(path, newline="") as fh:
-        for row in csv.DictReader(fh):
-            for c in LOG_COLUMNS:
-                cols[c].append(float(row[c]))
-    return cols
-
-
-def plot_log(log_path: Path, png: Path, title: str, part_names=("part_a", "part_b")) -> Path | None:
-    """Loss (raw and 50-step moving average, log scale) and the two logged parts."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    log = read_log(log_path)
-    if not log["step"]:
-        return None
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    x = np.array(log["step"])
-    for ax, keys, names in ((axes[0], ("loss",), ("loss",)), (axes[1], ("part_a", "part_b"), part_names)):
-        for key, name in zip(keys, names):
-            y = np.array(log[key])
-            k = min(50, len(y))
-            ax.plot(x, y, alpha=0.3)
-            ax.plot(x[k - 1:], np.convolve(y, np.ones(k) / k, mode="valid"), label=name)
-        if all((np.array(log[k]) > 0).all() for k in keys):
-            ax.set_yscale("log")
-        ax.set_xlabel("step")
-        ax.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
-    return png
-
-
 def run(cfg: PoseDiTConfig, samples, opts: TrainOptions, echo=print, jobs: int = 1) -> dict:
     """Load the clips once (on the GPU when there is one), then train ``opts.stages`` in order."""
     from .data import load_clips
@@ -391,36 +331,6 @@ def run(cfg: PoseDiTConfig, samples, opts: TrainOptions, echo=print, jobs: int =
              + (f", round trip {summaries[stage]['round_trip']}" if "round_trip" in summaries[stage] else ""))
     plot_all(Path(opts.out))
     return summaries
-
-
-def plot_all(out: Path) -> Path | None:
-    """One PNG with both stages' loss curves (README figure)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    logs = [(s, out / s / "log.csv") for s in STAGES if (out / s / "log.csv").is_file()]
-    if not logs:
-        return None
-    fig, axes = plt.subplots(1, len(logs), figsize=(4.5 * len(logs), 3.2), squeeze=False)
-    for ax, (stage, path) in zip(axes[0], logs):
-        log = read_log(path)
-        y, x = np.array(log["loss"]), np.array(log["step"])
-        if len(y):
-            k = min(50, len(y))
-            ax.plot(x, y, alpha=0.3)
-            ax.plot(x[k - 1:], np.convolve(y, np.ones(k) / k, mode="valid"))
-            if (y > 0).all():
-                ax.set_yscale("log")
-        ax.set_title(f"posedit {stage}")
-        ax.set_xlabel("step")
-    fig.tight_layout()
-    png = out / "loss_curves.png"
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
-    return png
 
 
 def export(src: Path, dest: Path, dtype=torch.float16) -> Path:
@@ -451,3 +361,8 @@ def train_cli(stage, config, data, dataset, part, out, steps, batch, lr, resume,
         dest = export(out / "latest.safetensors", Path(export_to))
         echo(f"exported {dest} ({dest.stat().st_size / 1e6:.1f} MB)")
     return summaries
+
+
+def plot_all(out: Path) -> Path | None:
+    """One PNG with both stages' loss curves (README figure)."""
+    return plot_curves([(f"posedit {s}", out / s / "log.csv") for s in STAGES], out / "loss_curves.png", width=4.5)
