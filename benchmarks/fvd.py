@@ -67,16 +67,21 @@ def feature_rates(args, device: torch.device) -> dict:
     eager, _ = load_i3d(device, fold_bn=False)
     out["loop_fp32_b1"] = time_loop(eager, x[:args.loop_clips].contiguous())
     with torch.no_grad():
-        reference = eager(x[:4]).float()
-    modes = [("fp32", False), ("tf32", False), ("bf16", False)]
+        default = eager(x[:4]).float()  # torch's defaults: cuDNN convolutions may use TF32
+        with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+            reference = eager(x[:4]).float()  # IEEE float32: the reference the fast modes are compared with
+    out["loop_fp32_b1_max_abs_dlogit"] = float((default - reference).abs().max())  # what torch's TF32 default does
+    # (precision, torch.compile, fused pointwise convs); fused is the default of tf32/bf16
+    modes = [("fp32", False, False), ("tf32", False, False), ("tf32", False, True), ("bf16", False, False),
+             ("bf16", False, True)]
     if args.compile:
-        modes += [("fp32", True), ("bf16", True)]
-    for precision, compiled in modes:
+        modes += [("fp32", True, False), ("bf16", True, True)]
+    for precision, compiled, fuse in modes:
         if precision == "tf32" and device.type != "cuda":
             continue
-        name = f"batched_{precision}" + ("_compiled" if compiled else "")
+        name = f"batched_{precision}" + ("_fused" if fuse else "") + ("_compiled" if compiled else "")
         try:
-            extractor = I3DFeatures(device, precision, compile=compiled)
+            extractor = I3DFeatures(device, precision, compile=compiled, fuse=fuse)
             out[name] = time_batched(extractor, x, args.clips)
             out[f"{name}_max_abs_dlogit"] = float((extractor(x[:4]) - reference).abs().max())
             del extractor

@@ -161,7 +161,7 @@ def select_pairs(pred, gt, cfg: ScoreConfig) -> list[PairPaths]:
     return pairs
 
 
-def _score_chunk(chunk: list[PairPaths], cfg: ScoreConfig, threads: int) -> dict:
+def _score_chunk(chunk: list[PairPaths], cfg: ScoreConfig, threads: int, cv_threads: int = 1) -> dict:
     """Worker: decode and score a run of consecutive pairs with a fresh state; returns its snapshot.
 
     Chunks (not single pairs) keep the traffic of large states (FVD's bootstrap sums) per worker small."""
@@ -172,7 +172,18 @@ def _score_chunk(chunk: list[PairPaths], cfg: ScoreConfig, threads: int) -> dict
     # CPU: the parent's intra-op thread count, so convolutions reduce in the same order and per-video values
     # are bit-identical to a single-process run; GPU: a share of the cores
     torch.set_num_threads(threads)
-    os.environ["EVALKIT_INNER_WORKERS"] = "1"  # this process is one of the workers: no nested pools
+    import cv2
+
+    # Flow (the largest CPU cost) over `cv_threads` threads of this worker — its share of the cores, no nested
+    # process pools — each Farneback call single-threaded: OpenCV's own pool defaults to every core in every
+    # worker and oversubscribed the host. Flow values do not depend on either (tested).
+    os.environ["EVALKIT_INNER_WORKERS"] = str(cv_threads)
+    os.environ["EVALKIT_FLOW_EXECUTOR"] = "threads"
+    cv2.setNumThreads(1)
+    if cfg.device.startswith("cuda"):
+        from evalkit.cuda_sync import blocking_sync
+
+        blocking_sync()  # before this process's first CUDA call
     scorer = Scorer(cfg)
     for pair in chunk:
         pair, pred, gt, notes = _load_pair(pair, cfg)
@@ -212,18 +223,28 @@ def run(pred, gt, cfg: ScoreConfig, progress: bool = False, pairs: list[PairPath
             import torch
 
             worker_cfg = ScoreConfig(**{**asdict(cfg), "jobs": 1})
+            if {"beat_align", "av_align"} & set(cfg.metrics):
+                from evalkit.audio.beats import warm_up_jit
+
+                warm_up_jit()  # numba's on-disk cache, filled once here, not compiled in every worker
             size = max(1, math.ceil(len(pairs) / (2 * cfg.jobs)))
             chunks = [pairs[i:i + size] for i in range(0, len(pairs), size)]
             ctx = mp.get_context("spawn")
             with cf.ProcessPoolExecutor(cfg.jobs, mp_context=ctx) as pool:
                 # CPU: the parent's thread count (bit-identical per-video values); GPU: a share of the cores
                 threads = torch.get_num_threads() if cfg.device == "cpu" else max(1, (os.cpu_count() or 1) // cfg.jobs)
-                snaps = pool.map(_score_chunk, chunks, [worker_cfg] * len(chunks), [threads] * len(chunks))
+                cv_threads = max(1, round((os.cpu_count() or 1) / cfg.jobs))
+                snaps = pool.map(_score_chunk, chunks, [worker_cfg] * len(chunks), [threads] * len(chunks),
+                                 [cv_threads] * len(chunks))
                 for chunk, snap in zip(chunks, snaps):  # merged in pair order: deterministic sums
                     import_state(scorer, snap)
                     for pair in chunk:
                         advance(pair.key)
         else:
+            if cfg.device.startswith("cuda"):
+                from evalkit.cuda_sync import blocking_sync
+
+                blocking_sync()  # no effect once this process has a context (then it keeps spin-waiting)
             for item in iter_items(pairs, cfg):
                 scorer.add(item)
                 advance(item.key)

@@ -75,6 +75,54 @@ def test_folded_batchnorm_is_the_same_function():
     assert torch.allclose(ref, folded, rtol=0, atol=1e-4)  # tolerance: float32 round-off of the fold
 
 
+def test_fused_pointwise_convs_are_the_same_function():
+    from evalkit.features.i3d import InceptionBlock
+
+    torch.manual_seed(2)
+    block = InceptionBlock(16, (8, 6, 10, 4, 6, 5))
+    for unit in (m for m in block.modules() if isinstance(m, Unit3D)):
+        unit.bn.running_mean.normal_()
+        unit.bn.running_var.uniform_(0.05, 2.0)
+        unit.bn.bias.data.normal_()
+        unit.conv.weight.data.normal_()
+        unit.fold_batchnorm()
+    x = torch.randn(2, 16, 4, 7, 7)
+    with torch.no_grad():
+        ref = block(x)
+        block.fuse_pointwise()
+        fused = block(x)
+    assert fused.shape == ref.shape == (2, 29, 4, 7, 7)
+    assert torch.allclose(ref, fused, rtol=0, atol=1e-5)  # float32 summation order inside one GEMM only
+
+
+@pytest.mark.parametrize("kernel,stride", [((3, 3, 3), (1, 1, 1)), ((1, 3, 3), (1, 2, 2)), ((3, 3, 3), (2, 2, 2)),
+                                           ((2, 2, 2), (2, 2, 2))])
+def test_separable_max_pool_is_exactly_the_tf_same_pool(kernel, stride):
+    from evalkit.features.i3d import max_pool_same, max_pool_separable, same_pads
+
+    x = torch.randn(2, 5, 9, 13, 12)
+    pads = [same_pads(n, k, s) for n, k, s in zip(x.shape[2:], kernel, stride)]
+    assert torch.equal(max_pool_separable(x, kernel, stride, pads), max_pool_same(x, kernel, stride))  # exact
+
+
+@pytest.mark.parametrize("size", [(16, 32, 32), (9, 13, 11)])
+def test_space_to_depth_stem_is_the_same_conv(size):
+    from evalkit.features.i3d import SpaceToDepthStem
+
+    torch.manual_seed(3)
+    unit = Unit3D(3, 8, (7, 7, 7), (2, 2, 2))
+    unit.bn.running_var.uniform_(0.5, 2.0)
+    unit.bn.bias.data.normal_()
+    unit.conv.weight.data.normal_()
+    unit.fold_batchnorm()
+    x = torch.randn(2, 3, *size)
+    with torch.no_grad():
+        ref, s2d = unit(x), SpaceToDepthStem(unit)(x)
+    assert s2d.shape == ref.shape
+    # float32 summation order only: sums of 1029 products of unit-variance terms (|values| up to ~100)
+    assert float((ref - s2d).abs().max()) <= 2e-6 * float(ref.abs().max())
+
+
 def _fake_checkpoint(model: InceptionI3D, rng) -> bytes:
     """A flax-layout pickle with random values for every tensor of the model (no real weights)."""
     params, stats = {}, {}

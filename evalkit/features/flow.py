@@ -87,7 +87,7 @@ def shutdown_pools() -> None:
     _POOLS.clear()
 
 
-def mean_flow_magnitudes(frames: np.ndarray, workers: int | None = None, executor: str = "processes",
+def mean_flow_magnitudes(frames: np.ndarray, workers: int | None = None, executor: str | None = None,
                          grey: bool = False) -> np.ndarray:
     """(T−1,) mean flow magnitude between frames t and t+1, in ``workers`` processes or threads (None: all
     cores, 1: in this process).
@@ -95,6 +95,8 @@ def mean_flow_magnitudes(frames: np.ndarray, workers: int | None = None, executo
     Chunks are contiguous pair ranges; a chunk of pairs [a, b) carries frames a…b, so neighbouring chunks
     share one frame and no pair is lost or computed twice.
     """
+    # None: processes, or what a scoring worker set (threads: no nested process pools, no start-up cost)
+    executor = executor or os.environ.get("EVALKIT_FLOW_EXECUTOR", "processes")
     if executor not in ("processes", "threads"):
         raise EvalkitError(f"unknown flow executor '{executor}'", hint="choose processes or threads")
     g = np.asarray(frames) if grey else to_grey(frames)
@@ -115,7 +117,7 @@ def mean_flow_magnitudes(frames: np.ndarray, workers: int | None = None, executo
     return np.concatenate(results)
 
 
-def flow_trajectory(frames: np.ndarray, workers: int | None = None, executor: str = "processes") -> np.ndarray:
+def flow_trajectory(frames: np.ndarray, workers: int | None = None, executor: str | None = None) -> np.ndarray:
     """TempoTokens' trajectory, length T: ``[flow(0,1)] + [flow(i−1,i) for i in 1…T−1]`` (first value doubled)."""
     if len(frames) < 2:
         raise EvalkitError(f"optical flow needs at least 2 frames, got {len(frames)}")

@@ -48,7 +48,7 @@ def av_align_iou(audio_times: np.ndarray, video_times: np.ndarray, fps: float, o
 
 
 def av_align(frames: np.ndarray, fps: float, audio, min_peak: float | None = 0.1, one_to_one: bool = True,
-             workers: int | None = None, executor: str = "processes") -> dict:
+             workers: int | None = None, executor: str | None = None) -> dict:
     """AV-Align of one video: frames (T,H,W,3) RGB uint8, its ``Audio``. Returns IoU, peaks and the trajectory."""
     from evalkit.audio.onsets import audio_peaks
     from evalkit.features.flow import flow_trajectory
@@ -71,7 +71,7 @@ class AVAlign(Metric):
     reference = "TempoTokens av_align.py (guyyariv/TempoTokens @bf0b1e3, 2025-02-13)"
 
     def __init__(self, preset: str | None = None, device: str = "cpu", workers: int | None = None,
-                 executor: str = "processes", **overrides):
+                 executor: str | None = None, **overrides):
         # how the flow is parallelised changes speed, never the number: kept out of settings and merge checks
         self.workers, self.executor = workers, executor
         super().__init__(preset, device, **overrides)

@@ -36,8 +36,11 @@ SIDES = ("pred", "gt")
 # settings that change the features of a side (cache key, stats-file compatibility)
 _FEATURE_KEYS = ("resize", "clip_len", "stride", "min_frames", "max_clips", "precision")
 
+# cudnn_benchmark off by default: autotuning 3-D convolutions for every new batch shape cost ~26 s per process
+# on an H200 (fp32, two shapes per video), longer than scoring a 20-s video; cuDNN's heuristics also pick the
+# same algorithms on every run. `evalkit stats make` over many clips can turn it on.
 _COMMON = {"batch_size": 16, "bootstrap": 100, "precision": "fp32", "cache": True, "compile": False,
-           "gt_stats": None}
+           "gt_stats": None, "cudnn_benchmark": False}
 
 
 def _poisson_cdf(kmax: int = 24) -> np.ndarray:
@@ -161,6 +164,7 @@ class FVD(Metric):
                 self.add_state(f"{side}_boot_outer", np.zeros((b, d * (d + 1) // 2)))
         self._pending: list = []
         self._pending_clips = 0
+        self._inflight: list = []  # launched I3D batches whose features are not read back yet
         self._accs: dict | None = None
 
     _LEAVES = ("n", "sum", "outer", "boot_n", "boot_sum", "boot_outer")
@@ -239,7 +243,8 @@ class FVD(Metric):
         if self._extractor is None:
             from evalkit.features.i3d import I3DFeatures
 
-            self._extractor = I3DFeatures(self.device, self.settings["precision"], compile=self.settings["compile"])
+            self._extractor = I3DFeatures(self.device, self.settings["precision"], compile=self.settings["compile"],
+                                          cudnn_benchmark=bool(self.settings["cudnn_benchmark"]))
         return self._extractor
 
     def _cache(self, side: str):
@@ -277,7 +282,8 @@ class FVD(Metric):
         # on a GPU a flush launches several batches before it waits for their features
         per_flush = 4 if torch.device(self.device).type == "cuda" else 1
         if self._pending_clips >= per_flush * int(self.settings["batch_size"]):
-            self._flush()
+            self._launch()
+            self._collect(keep=1)  # the batches just launched run while the caller decodes the next videos
         return len(clips)
 
     def add_cached(self, side: str, entry: dict) -> int:
@@ -288,11 +294,30 @@ class FVD(Metric):
         return int(len(entry["seeds"]))
 
     def _flush(self) -> None:
-        """Run I3D on every queued clip, batch by batch, and add the features to the statistics.
+        """Run I3D on every queued clip and add all features to the statistics (before any state is read)."""
+        self._launch()
+        self._collect(keep=0)
 
-        Batches are launched back to back and their features read back at the end, so on a GPU the
-        host prepares batch k+1 while batch k runs. Clips are stacked from channels-last frames, so a
-        batch is NDHWC in memory without a transpose."""
+    def _collect(self, keep: int) -> None:
+        """Read back launched batches, oldest first (so features are added in queue order: identical sums),
+        leaving the newest ``keep`` launches running."""
+        while len(self._inflight) > keep:
+            jobs, done, outputs = self._inflight.pop(0)
+            for positions, feats in done:
+                for (j, c), f in zip(positions, feats.cpu().numpy()):
+                    outputs[j][c] = f
+            for (side, _f, _p, clips, content_id, shape, cache), feats in zip(jobs, outputs):
+                seeds = np.array([c.seed for c in clips], dtype=np.int64)
+                self.add_features(side, feats, seeds)
+                if cache is not None:
+                    cache.put(content_id, feats, [c.start for c in clips], [c.length for c in clips], seeds, shape)
+
+    def _launch(self) -> None:
+        """Launch I3D on every queued clip, batch by batch, without waiting for the features.
+
+        On a GPU the host prepares batch k+1 while batch k runs, and receives the next videos while the last
+        launch runs. Clips are stacked from channels-last frames, so a batch is NDHWC in memory without a
+        transpose."""
         if not self._pending:
             return
         from evalkit.features.resize import prepare_frames
@@ -324,14 +349,7 @@ class FVD(Metric):
                 batch.append(x[clip.start - first:clip.start - first + clip.length])
                 where.append((j, c))
         run()
-        for positions, feats in done:
-            for (j, c), f in zip(positions, feats.cpu().numpy()):
-                outputs[j][c] = f
-        for (side, _f, _p, clips, content_id, shape, cache), feats in zip(jobs, outputs):
-            seeds = np.array([c.seed for c in clips], dtype=np.int64)
-            self.add_features(side, feats, seeds)
-            if cache is not None:
-                cache.put(content_id, feats, [c.start for c in clips], [c.length for c in clips], seeds, shape)
+        self._inflight.append((jobs, done, outputs))
 
     def add_features(self, side: str, feats, seeds) -> None:
         """Add clip features (n, D) with their content seeds (n,) to one side's statistics."""

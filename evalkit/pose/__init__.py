@@ -97,6 +97,18 @@ def extract(video, backend: str = "blazepose", cache: bool = True, **settings) -
     return track
 
 
+def _size_hint(video) -> float:
+    """Work estimate for scheduling: frames × pixels of a decoded video, the file size of a path."""
+    import os
+
+    if hasattr(video, "frames"):
+        return float(np.prod(video.frames.shape[:3]))
+    try:
+        return float(os.path.getsize(video))
+    except OSError:
+        return 0.0
+
+
 def _extract_job(job):
     video, backend, cache, settings = job
     return extract(video, backend=backend, cache=cache, **settings)
@@ -104,9 +116,13 @@ def _extract_job(job):
 
 def extract_many(videos, backend: str = "blazepose", jobs: int | None = None, cache: bool = True,
                  **settings) -> list[PoseTrack]:
-    """:func:`extract` for each video, over ``jobs`` worker processes (default: one per CPU, at most one per
-    video); results in input order and identical to the sequential loop. ``jobs=1`` runs in this process."""
+    """:func:`extract` for each video, over ``jobs`` workers (default: one per CPU, at most one per video);
+    results in input order and identical to the sequential loop. ``jobs=1`` runs in this process.
+
+    The calling process is one of the workers: it starts on the first video while ``jobs − 1`` spawned
+    processes import MediaPipe (~1.7 s each), and every worker takes the next video when it is free."""
     import os
+    import threading
 
     videos = list(videos)
     _construct(_resolve(backend), backend, settings)  # fail on a bad backend/setting/model before forking
@@ -117,6 +133,35 @@ def extract_many(videos, backend: str = "blazepose", jobs: int | None = None, ca
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    results: list = [None] * len(work)
+    errors: list[BaseException] = []
+    # longest first, so the last videos handed out are short and no worker idles long at the end
+    order = sorted(range(len(work)), key=lambda i: -_size_hint(videos[i]))
+    lock, next_job = threading.Lock(), iter(order)
+
+    def take() -> int | None:
+        with lock:
+            return None if errors else next(next_job, None)
+
+    def feed(pool) -> None:  # one thread per pool process: hand it the next video when it is free
+        while (i := take()) is not None:
+            try:
+                results[i] = pool.submit(_extract_job, work[i]).result()
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller below
+                errors.append(exc)
+
     # spawn: MediaPipe/onnxruntime/torch thread pools do not survive fork safely
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(_extract_job, work))
+    with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        feeders = [threading.Thread(target=feed, args=(pool,), daemon=True) for _ in range(jobs - 1)]
+        for t in feeders:
+            t.start()
+        try:
+            while (i := take()) is not None:
+                results[i] = _extract_job(work[i])
+        except BaseException as exc:
+            errors.append(exc)
+        for t in feeders:
+            t.join()
+    if errors:
+        raise errors[0]
+    return results
