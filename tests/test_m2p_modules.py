@@ -202,3 +202,28 @@ def test_jukebox_plugin(tmp_path):
         music_features(tmp_path / "bad.wav", 10.0, frontend="jukebox", jukebox_dir=tmp_path)
     with pytest.raises(EvalkitError, match="no Jukebox features"):
         music_features(tmp_path / "other.wav", 10.0, frontend="jukebox", jukebox_dir=tmp_path)
+
+
+def test_kinetic_profile_reads_the_speed_of_moving_keypoints():
+    """Gaussian heatmaps whose centres move at known speeds: soft-argmax finds the centres and the profile is
+    the mean speed; the motion term is 0 for equal profiles and the loss without it is the paper's."""
+    from evalkit.models.m2p.data import heatmaps
+    from evalkit.models.m2p.m2penc import kinetic_profile, m2penc_loss, soft_argmax
+
+    t = np.arange(12, dtype=np.float64)
+    speed = np.array([0.5, 0.0, 0.75])  # latent px per frame along x, per joint (centres stay 3σ inside)
+    joints = np.zeros((12, 3, 3))
+    joints[..., 0] = 16.0 + speed[None, :] * t[:, None] * 4  # image px; 4 px per latent px (64 → 16)
+    joints[..., 1] = 30.0
+    joints[..., 2] = 1.0
+    heat = torch.from_numpy(heatmaps(joints, (64, 64), 64, 16, sigma=1.0)).permute(1, 0, 2, 3)[None]  # (1,K,F,s,s)
+    xy = soft_argmax(heat)[0]
+    expected_x = (joints[..., 0].T + 0.5) / 4 - 0.5
+    assert np.allclose(xy[..., 0].numpy(), expected_x, atol=5e-3)  # centre of mass of a Gaussian on the grid
+    prof = kinetic_profile(heat)[0].numpy()
+    assert np.allclose(prof, speed.mean(), atol=5e-3)
+    guid = torch.randn(1, 4, 12, 16, 16)
+    base, parts = m2penc_loss(guid, heat, guid * 0.5, heat, heat_weight=10.0)
+    with_motion, parts_m = m2penc_loss(guid, heat, guid * 0.5, heat, heat_weight=10.0, motion_weight=3.0)
+    assert "motion_mse" not in parts and float(parts_m["motion_mse"]) < 1e-10
+    assert torch.allclose(base, torch.nn.functional.mse_loss(guid, guid * 0.5)) and torch.allclose(base, with_motion)

@@ -508,6 +508,8 @@ class FVD(Metric):
             "sqrt": s["fd"],
             "weights": self.extractor_info(),
             "precision": s["precision"],
+            # tf32/bf16 run the restructured network (fused pointwise convs, space-to-depth stem): same function
+            "layers": "fused" if getattr(self._extractor, "fuse", s["precision"] != "fp32") else "plain",
             "reference_mode": reference_mode,
             "bootstrap": {"replicates": int(s["bootstrap"]), "weights": "Poisson(1) per clip from its content hash",
                           "interval": "percentile 2.5-97.5", "sqrt": "eigh"},

@@ -49,6 +49,7 @@ class M2PConfig:
     snr_gamma: float = 5.0
     noise_offset: float = 0.05
     heat_weight: float = 10.0  # λ in MSE(guid) + λ·MSE(heat): sparse maps, predicting zeros is already 0.012
+    motion_weight: float = 0.0  # μ·MSE(kinetic profile) (ours, not the paper's; see m2penc.m2penc_loss)
     train_image_encoder: bool = False
     recipes: dict = field(default_factory=dict)  # stage number (str) -> StageRecipe fields
 
@@ -166,6 +167,7 @@ TINY = M2PConfig(
     guidance_types=("skeleton", "semantic", "depth"),
     guidance=dict(block_out_channels=(16, 32, 64), attention_heads=4),
     m2penc=dict(channels=64, layers=2, heads=4, heat_channels=17, max_frames=64),
+    motion_weight=2.0,  # ours: without it M2PEnc regresses to a static mean pose (models/m2p/README.md)
     train_image_encoder=True,
     # sized for one H200 within an 8-minute budget (train_gpu.sh); the budget, not the steps, usually ends a stage
     recipes={"0": dict(steps=4000, batch=256, lr=5e-4, frames=1),

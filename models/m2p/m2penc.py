@@ -64,10 +64,34 @@ class M2PEnc(nn.Module):
         return unfold(self.guid_head(x), f), unfold(self.heat_head(x), f)
 
 
+def soft_argmax(heat: torch.Tensor) -> torch.Tensor:
+    """(B, K, F, S, S) heatmaps → (B, K, F, 2) keypoints (x, y) in latent pixels: the centre of mass of the
+    map's positive part (the same readout `evaluate pose` uses)."""
+    p = heat.float().clamp_min(0)
+    grid = torch.arange(heat.shape[-1], device=heat.device, dtype=torch.float32)
+    mass = p.sum(dim=(-2, -1)) + 1e-6
+    x = (p.sum(dim=-2) * grid).sum(-1) / mass
+    y = (p.sum(dim=-1) * grid).sum(-1) / mass
+    return torch.stack([x, y], dim=-1)
+
+
+def kinetic_profile(heat: torch.Tensor) -> torch.Tensor:
+    """(B, K, F, S, S) heatmaps → (B, F−1) kinetic velocity: mean keypoint speed between frames (latent px)."""
+    xy = soft_argmax(heat)
+    return (xy[:, :, 1:] - xy[:, :, :-1]).pow(2).sum(-1).add(1e-8).sqrt().mean(dim=1)
+
+
 def m2penc_loss(guid: torch.Tensor, heat: torch.Tensor, guid_target: torch.Tensor, heat_target: torch.Tensor,
-                heat_weight: float = 1.0) -> tuple[torch.Tensor, dict]:
-    """MSE(guidance, G*) + λ·MSE(heatmaps, H*), with the two parts for logging."""
+                heat_weight: float = 1.0, motion_weight: float = 0.0) -> tuple[torch.Tensor, dict]:
+    """MSE(guidance, G*) + λ·MSE(heatmaps, H*) + μ·MSE(kinetic profile, its target), parts for logging.
+
+    The motion term is ours (the paper has none): which move a dancer makes is not determined by the music, so
+    the pose MSE alone regresses to a near-static mean pose; *when* the body moves and stops is, and the speed
+    profile — the same for a move and its mirror image — carries it."""
     lg = F.mse_loss(guid.float(), guid_target.float())
     lh = F.mse_loss(heat.float(), heat_target.float())
-    return lg + heat_weight * lh, {"guid_mse": lg.detach(), "heat_mse": lh.detach()}
-
+    loss, parts = lg + heat_weight * lh, {"guid_mse": lg.detach(), "heat_mse": lh.detach()}
+    if motion_weight:
+        lm = F.mse_loss(kinetic_profile(heat), kinetic_profile(heat_target))
+        loss, parts["motion_mse"] = loss + motion_weight * lm, lm.detach()
+    return loss, parts

@@ -139,12 +139,14 @@ class StageLoss(nn.Module):
 
     def _stage1(self, b):
         guid, heat = self.model.m2penc(b["music"])
-        loss, parts = m2penc_loss(guid, heat, self._teacher(b), b["heat"], self.model.cfg.heat_weight)
+        cfg = self.model.cfg
+        loss, parts = m2penc_loss(guid, heat, self._teacher(b), b["heat"], cfg.heat_weight, cfg.motion_weight)
         return loss, parts["guid_mse"], parts["heat_mse"]
 
     def _stage3(self, b):
         guid, heat = self.model.m2penc(b["music"])
-        l_m2p, _ = m2penc_loss(guid, heat, self._teacher(b), b["heat"], self.model.cfg.heat_weight)
+        cfg = self.model.cfg
+        l_m2p, _ = m2penc_loss(guid, heat, self._teacher(b), b["heat"], cfg.heat_weight, cfg.motion_weight)
         l_diff = self._diffusion(b, guid, grad_reference=False)
         return 0.5 * l_diff + 0.5 * l_m2p, l_diff.detach(), l_m2p.detach()
 
