@@ -77,6 +77,27 @@ def test_one_step_per_stage_in_order(base, tmp_path):
     assert meta["stages"] == ["0", "1", "2", "3"] and meta["music_stats"]
 
 
+def test_motion_term_is_added_to_the_m2penc_loss(base):
+    """Stage 1 with motion_weight μ: loss = the paper's loss + μ·MSE of the kinetic profiles, on the same batch."""
+    from evalkit.models.m2p.m2penc import kinetic_profile
+    from evalkit.models.m2p.train import StageLoss, draw_batch
+
+    model, _ = load_checkpoint(base[0] / "latest.safetensors")
+    model.eval()
+    batch = draw_batch(base[1], CFG, 1, 2, 4, torch.Generator().manual_seed(0), "cpu")
+    seen = []  # the heatmaps the stage loss itself computed
+    model.m2penc.register_forward_hook(lambda _m, _i, out: seen.append(out[1]))
+    with torch.no_grad():
+        model.cfg = CFG.with_overrides(motion_weight=0.0)  # micro inherits tiny's μ = 2
+        plain = StageLoss(model, 1)(batch)[0]
+        model.cfg = CFG.with_overrides(motion_weight=5.0)
+        with_motion = StageLoss(model, 1)(batch)[0]
+    assert torch.equal(seen[0], seen[1])
+    motion = torch.nn.functional.mse_loss(kinetic_profile(seen[1]), kinetic_profile(batch["heat"]))
+    assert float(motion) > 0
+    assert torch.allclose(with_motion - plain, 5.0 * motion, rtol=1e-5, atol=1e-7)
+
+
 def test_prerequisites_are_enforced(tmp_path):
     with pytest.raises(EvalkitError, match="needs stage"):
         train_stage(CFG, ClipSet(fake_clips()), opts(tmp_path, 1, steps=1))
