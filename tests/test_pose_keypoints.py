@@ -127,3 +127,22 @@ def test_errors_name_the_problem(tmp_path):
     assert extract(video, backend="keypoints", path=tmp_path / "other.npy").num_frames == T
     with pytest.raises(EvalkitError, match="no setting"):
         extract(video, backend="keypoints", model="x")
+
+
+def test_extract_many_order_and_errors_with_the_caller_as_a_worker(tmp_path):
+    """jobs=2: the calling process and one spawned worker share the videos (longest first); results come back in
+    input order, equal to the loop, and a failing video's error reaches the caller."""
+    from evalkit.pose import extract_many
+
+    paths = []
+    for i, frames in enumerate((5, 9, 7)):
+        p = write_video(tmp_path / f"v{i}.mp4", np.zeros((frames, 32, 48, 3), np.uint8), fps=30)
+        np.save(tmp_path / f"v{i}.npy", np.full((frames, 17, 2), float(i)))
+        paths.append(p)
+    seq = [extract(p, backend="keypoints") for p in paths]
+    par = extract_many(paths, "keypoints", jobs=2)
+    assert [t.num_frames for t in par] == [5, 9, 7]
+    assert all(np.array_equal(a.joints, b.joints) for a, b in zip(seq, par))
+    (tmp_path / "v1.npy").unlink()
+    with pytest.raises(EvalkitError, match="no keypoints file"):
+        extract_many(paths, "keypoints", jobs=2)
