@@ -13,9 +13,12 @@ import ctypes
 CU_CTX_SCHED_BLOCKING_SYNC = 0x04
 
 
-def blocking_sync() -> bool:
-    """Set blocking sync on every visible GPU's primary context; False (and no change) where no CUDA driver is
-    present or a context already exists. Numbers are unaffected: only how the host waits changes."""
+def blocking_sync(device: str = "cuda") -> bool:
+    """Set blocking sync on every visible GPU's primary context when ``device`` is a CUDA device; False (and no
+    change) for the CPU, where no CUDA driver is present or a context already exists. Numbers are unaffected:
+    only how the host waits changes."""
+    if not str(device).startswith("cuda"):
+        return False
     try:
         cuda = ctypes.CDLL("libcuda.so.1")
     except OSError:

@@ -22,11 +22,10 @@ def distributed_run(pred, gt, cfg, progress: bool = False):
     from evalkit.scoring import ScoreConfig, run, select_pairs
     from evalkit.shards import empty_like, export_state, import_state
 
-    cuda = cfg.device.startswith("cuda")
-    if cuda:
-        from evalkit.cuda_sync import blocking_sync
+    from evalkit.cuda_sync import blocking_sync
 
-        blocking_sync()  # before set_device creates this rank's context
+    cuda = cfg.device.startswith("cuda")
+    blocking_sync(cfg.device)  # before set_device creates this rank's context
     dist.init_process_group("nccl" if cuda else "gloo")
     try:
         rank, world = dist.get_rank(), dist.get_world_size()

@@ -53,9 +53,9 @@ def _load_pair(pair: PairPaths, cfg: ScoreConfig):
 
 def iter_items(pairs: list[PairPaths], cfg: ScoreConfig):
     """Yield ScoreItems in order, decoding in this process (``run`` spreads whole pairs over workers)."""
-    for pair, pred, gt, notes in map(lambda p: _load_pair(p, cfg), pairs):
-        loader = lambda path=pair.pred: audio_for_video(path, cfg.audio_dir)  # noqa: E731
-        yield ScoreItem(pair.key, pred, gt, loader, notes)
+    for pair in pairs:
+        pair, pred, gt, notes = _load_pair(pair, cfg)
+        yield ScoreItem(pair.key, pred, gt, lambda p=pair.pred: audio_for_video(p, cfg.audio_dir), notes)
 
 
 def resolve_preset(name: str, preset: str) -> str:
@@ -161,12 +161,13 @@ def select_pairs(pred, gt, cfg: ScoreConfig) -> list[PairPaths]:
     return pairs
 
 
-def _score_chunk(chunk: list[PairPaths], cfg: ScoreConfig, threads: int, cv_threads: int = 1) -> dict:
+def _score_chunk(chunk: list[PairPaths], cfg: ScoreConfig, threads: int, flow_threads: int = 1) -> dict:
     """Worker: decode and score a run of consecutive pairs with a fresh state; returns its snapshot.
 
     Chunks (not single pairs) keep the traffic of large states (FVD's bootstrap sums) per worker small."""
     import torch
 
+    from evalkit.cuda_sync import blocking_sync
     from evalkit.shards import export_state
 
     # CPU: the parent's intra-op thread count, so convolutions reduce in the same order and per-video values
@@ -174,20 +175,16 @@ def _score_chunk(chunk: list[PairPaths], cfg: ScoreConfig, threads: int, cv_thre
     torch.set_num_threads(threads)
     import cv2
 
-    # Flow (the largest CPU cost) over `cv_threads` threads of this worker — its share of the cores, no nested
+    # Flow (the largest CPU cost) over `flow_threads` threads of this worker — its share of the cores, no nested
     # process pools — each Farneback call single-threaded: OpenCV's own pool defaults to every core in every
     # worker and oversubscribed the host. Flow values do not depend on either (tested).
-    os.environ["EVALKIT_INNER_WORKERS"] = str(cv_threads)
+    os.environ["EVALKIT_INNER_WORKERS"] = str(flow_threads)
     os.environ["EVALKIT_FLOW_EXECUTOR"] = "threads"
     cv2.setNumThreads(1)
-    if cfg.device.startswith("cuda"):
-        from evalkit.cuda_sync import blocking_sync
-
-        blocking_sync()  # before this process's first CUDA call
+    blocking_sync(cfg.device)  # before this process's first CUDA call
     scorer = Scorer(cfg)
-    for pair in chunk:
-        pair, pred, gt, notes = _load_pair(pair, cfg)
-        scorer.add(ScoreItem(pair.key, pred, gt, lambda p=pair.pred: audio_for_video(p, cfg.audio_dir), notes))
+    for item in iter_items(chunk, cfg):
+        scorer.add(item)
     return export_state(scorer)
 
 
@@ -233,18 +230,17 @@ def run(pred, gt, cfg: ScoreConfig, progress: bool = False, pairs: list[PairPath
             with cf.ProcessPoolExecutor(cfg.jobs, mp_context=ctx) as pool:
                 # CPU: the parent's thread count (bit-identical per-video values); GPU: a share of the cores
                 threads = torch.get_num_threads() if cfg.device == "cpu" else max(1, (os.cpu_count() or 1) // cfg.jobs)
-                cv_threads = max(1, round((os.cpu_count() or 1) / cfg.jobs))
+                flow_threads = max(1, round((os.cpu_count() or 1) / cfg.jobs))
                 snaps = pool.map(_score_chunk, chunks, [worker_cfg] * len(chunks), [threads] * len(chunks),
-                                 [cv_threads] * len(chunks))
+                                 [flow_threads] * len(chunks))
                 for chunk, snap in zip(chunks, snaps):  # merged in pair order: deterministic sums
                     import_state(scorer, snap)
                     for pair in chunk:
                         advance(pair.key)
         else:
-            if cfg.device.startswith("cuda"):
-                from evalkit.cuda_sync import blocking_sync
+            from evalkit.cuda_sync import blocking_sync
 
-                blocking_sync()  # no effect once this process has a context (then it keeps spin-waiting)
+            blocking_sync(cfg.device)  # no effect once this process has a context (then it keeps spin-waiting)
             for item in iter_items(pairs, cfg):
                 scorer.add(item)
                 advance(item.key)

@@ -137,16 +137,18 @@ class StageLoss(nn.Module):
         with torch.no_grad():
             return self.model.guidance(b["guidance"])
 
-    def _stage1(self, b):
-        guid, heat = self.model.m2penc(b["music"])
+    def _m2penc(self, b):
+        """M2PEnc's guidance, its loss against the frozen encoders' maps and the keypoint heatmaps, the parts."""
         cfg = self.model.cfg
-        loss, parts = m2penc_loss(guid, heat, self._teacher(b), b["heat"], cfg.heat_weight, cfg.motion_weight)
+        guid, heat = self.model.m2penc(b["music"])
+        return (guid, *m2penc_loss(guid, heat, self._teacher(b), b["heat"], cfg.heat_weight, cfg.motion_weight))
+
+    def _stage1(self, b):
+        _, loss, parts = self._m2penc(b)
         return loss, parts["guid_mse"], parts["heat_mse"]
 
     def _stage3(self, b):
-        guid, heat = self.model.m2penc(b["music"])
-        cfg = self.model.cfg
-        l_m2p, _ = m2penc_loss(guid, heat, self._teacher(b), b["heat"], cfg.heat_weight, cfg.motion_weight)
+        guid, l_m2p, _ = self._m2penc(b)
         l_diff = self._diffusion(b, guid, grad_reference=False)
         return 0.5 * l_diff + 0.5 * l_m2p, l_diff.detach(), l_m2p.detach()
 
