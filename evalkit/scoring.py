@@ -161,7 +161,8 @@ def select_pairs(pred, gt, cfg: ScoreConfig) -> list[PairPaths]:
     return pairs
 
 
-def _score_chunk(chunk: list[PairPaths], cfg: ScoreConfig, threads: int, flow_threads: int = 1) -> dict:
+def _score_chunk(chunk: list[PairPaths], cfg: ScoreConfig, threads: int, flow_threads: int = 1,
+                 cfg_jobs: int = 1) -> dict:
     """Worker: decode and score a run of consecutive pairs with a fresh state; returns its snapshot.
 
     Chunks (not single pairs) keep the traffic of large states (FVD's bootstrap sums) per worker small."""
@@ -180,6 +181,8 @@ def _score_chunk(chunk: list[PairPaths], cfg: ScoreConfig, threads: int, flow_th
     # worker and oversubscribed the host. Flow values do not depend on either (tested).
     os.environ["EVALKIT_INNER_WORKERS"] = str(flow_threads)
     os.environ["EVALKIT_FLOW_EXECUTOR"] = "threads"
+    # on a GPU the flow runs in torch there: the workers share its memory (~90 MB of temporaries per 512² pair)
+    os.environ["EVALKIT_FLOW_BATCH_PIXELS"] = str(min(2e7, 8e7 / max(1, cfg_jobs)))
     cv2.setNumThreads(1)
     blocking_sync(cfg.device)  # before this process's first CUDA call
     scorer = Scorer(cfg)
@@ -232,7 +235,7 @@ def run(pred, gt, cfg: ScoreConfig, progress: bool = False, pairs: list[PairPath
                 threads = torch.get_num_threads() if cfg.device == "cpu" else max(1, (os.cpu_count() or 1) // cfg.jobs)
                 flow_threads = max(1, round((os.cpu_count() or 1) / cfg.jobs))
                 snaps = pool.map(_score_chunk, chunks, [worker_cfg] * len(chunks), [threads] * len(chunks),
-                                 [flow_threads] * len(chunks))
+                                 [flow_threads] * len(chunks), [cfg.jobs] * len(chunks))
                 for chunk, snap in zip(chunks, snaps):  # merged in pair order: deterministic sums
                     import_state(scorer, snap)
                     for pair in chunk:

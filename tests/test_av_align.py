@@ -150,3 +150,18 @@ def test_engine_reports_missing_audio_and_keeps_other_metrics(tmp_path):
     (err,) = scorer.errors
     assert err["metric"] == "av_align" and "a.mp4" in err["error"] and "audio" in err["error"]
     assert "\n" not in err["error"]
+
+
+def test_torch_flow_backend_same_trajectory_and_identity():
+    """The torch Farneback (what `--device cuda` uses) gives the cv2 path's trajectory on the same frames; the
+    backend is recorded in the identity, not in the settings (shards computed either way merge)."""
+    frames = moving_pattern(n=10, h=48, w=64)
+    # the flows are bit-identical (tests/test_flow_torch.py); the float64 means differ in summation order only
+    np.testing.assert_allclose(flow_trajectory(frames, workers=1, device="cpu"), flow_trajectory(frames, workers=1),
+                               rtol=1e-14, atol=0)
+    cv, th = AVAlign(), AVAlign(flow="torch")
+    assert cv.settings == th.settings and th.flow_device == "cpu"
+    assert "flow_torch" in th.identity()["flow"] and cv.identity()["flow"] == "cv2.calcOpticalFlowFarneback"
+    assert AVAlign(device="cuda").flow == "torch" and AVAlign(device="cuda", flow="cv2").flow_device is None
+    with pytest.raises(EvalkitError, match="unknown av_align flow"):
+        AVAlign(flow="gpu")

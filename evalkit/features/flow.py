@@ -117,9 +117,23 @@ def mean_flow_magnitudes(frames: np.ndarray, workers: int | None = None, executo
     return np.concatenate(results)
 
 
-def flow_trajectory(frames: np.ndarray, workers: int | None = None, executor: str | None = None) -> np.ndarray:
-    """TempoTokens' trajectory, length T: ``[flow(0,1)] + [flow(i−1,i) for i in 1…T−1]`` (first value doubled)."""
+def flow_batch(size: tuple[int, int]) -> int | None:
+    """Pairs per torch-flow batch: None (the module's default, ~7 GB of CUDA temporaries) unless a scoring
+    worker set ``EVALKIT_FLOW_BATCH_PIXELS`` — N workers share one GPU's memory."""
+    pixels = os.environ.get("EVALKIT_FLOW_BATCH_PIXELS")
+    return max(1, int(float(pixels) // (size[0] * size[1]))) if pixels else None
+
+
+def flow_trajectory(frames: np.ndarray, workers: int | None = None, executor: str | None = None,
+                    device: str | None = None) -> np.ndarray:
+    """TempoTokens' trajectory, length T: ``[flow(0,1)] + [flow(i−1,i) for i in 1…T−1]`` (first value doubled).
+    ``device``: compute the flow with the torch Farneback there (``flow_torch``) instead of cv2 worker pools."""
     if len(frames) < 2:
         raise EvalkitError(f"optical flow needs at least 2 frames, got {len(frames)}")
-    mags = mean_flow_magnitudes(frames, workers, executor)
+    if device is not None:
+        from evalkit.features.flow_torch import mean_flow_magnitudes_torch
+
+        mags = mean_flow_magnitudes_torch(to_grey(frames), device=device, batch=flow_batch(frames.shape[1:3]))
+    else:
+        mags = mean_flow_magnitudes(frames, workers, executor)
     return np.concatenate([mags[:1], mags])

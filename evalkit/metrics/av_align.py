@@ -48,13 +48,14 @@ def av_align_iou(audio_times: np.ndarray, video_times: np.ndarray, fps: float, o
 
 
 def av_align(frames: np.ndarray, fps: float, audio, min_peak: float | None = 0.1, one_to_one: bool = True,
-             workers: int | None = None, executor: str | None = None) -> dict:
-    """AV-Align of one video: frames (T,H,W,3) RGB uint8, its ``Audio``. Returns IoU, peaks and the trajectory."""
+             workers: int | None = None, executor: str | None = None, flow_device: str | None = None) -> dict:
+    """AV-Align of one video: frames (T,H,W,3) RGB uint8, its ``Audio``. Returns IoU, peaks and the trajectory.
+    ``flow_device`` (e.g. "cuda"): the flow runs in torch there (bit-identical to cv2 on the golden clips)."""
     from evalkit.audio.onsets import audio_peaks
     from evalkit.features.flow import flow_trajectory
 
     a = audio_peaks(audio)  # before the flow: a missing or broken audio track fails fast
-    traj = flow_trajectory(frames, workers, executor)
+    traj = flow_trajectory(frames, workers, executor, flow_device)
     v = video_peaks(traj, fps, min_peak)
     return {"iou": av_align_iou(a, v, fps, one_to_one), "audio_peaks": a, "video_peaks": v,
             "matched": count_matches(a, v, fps, one_to_one), "trajectory": traj}
@@ -71,9 +72,17 @@ class AVAlign(Metric):
     reference = "TempoTokens av_align.py (guyyariv/TempoTokens @bf0b1e3, 2025-02-13)"
 
     def __init__(self, preset: str | None = None, device: str = "cpu", workers: int | None = None,
-                 executor: str | None = None, **overrides):
-        # how the flow is parallelised changes speed, never the number: kept out of settings and merge checks
+                 executor: str | None = None, flow: str = "auto", **overrides):
+        # how and where the flow runs changes speed, not the number (the torch Farneback reproduces cv2's
+        # rounding): kept out of settings and merge checks, recorded in the identity
+        if flow not in ("auto", "cv2", "torch"):
+            from evalkit.errors import EvalkitError
+
+            raise EvalkitError(f"unknown av_align flow '{flow}'", hint="choose auto, cv2 or torch")
         self.workers, self.executor = workers, executor
+        on_gpu = str(device).startswith("cuda")
+        self.flow = "torch" if flow == "torch" or (flow == "auto" and on_gpu) else "cv2"
+        self.flow_device = (device if on_gpu else "cpu") if self.flow == "torch" else None
         super().__init__(preset, device, **overrides)
         if self.preset == "tempotokens-2023":
             self.reference = "TempoTokens av_align.py (guyyariv/TempoTokens @34d9502, 2023-10-26)"
@@ -86,7 +95,7 @@ class AVAlign(Metric):
     def update(self, item) -> dict[str, float]:
         audio = item.audio  # EvalkitError here (no music) leaves the state untouched
         out = av_align(item.pred.frames, item.pred.fps, audio, self.settings["min_peak"],
-                       self.settings["one_to_one"], self.workers, self.executor)
+                       self.settings["one_to_one"], self.workers, self.executor, self.flow_device)
         iou = float(out["iou"])
         st = self._state
         st["values"] = np.append(st["values"], iou)
@@ -112,5 +121,7 @@ class AVAlign(Metric):
         import cv2
         import librosa
 
-        return {**super().identity(), "reference": self.reference,
+        flow = ("cv2.calcOpticalFlowFarneback" if self.flow == "cv2" else
+                f"evalkit.features.flow_torch (cv2 5.0 rounding) on {self.flow_device}")
+        return {**super().identity(), "reference": self.reference, "flow": flow,
                 "versions": {"librosa": librosa.__version__, "opencv": cv2.__version__}}
