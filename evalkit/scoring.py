@@ -162,7 +162,7 @@ def select_pairs(pred, gt, cfg: ScoreConfig) -> list[PairPaths]:
 
 
 def _score_chunk(chunk: list[PairPaths], cfg: ScoreConfig, threads: int, flow_threads: int = 1,
-                 cfg_jobs: int = 1) -> dict:
+                 flow_pixels: float = 2e7) -> dict:
     """Worker: decode and score a run of consecutive pairs with a fresh state; returns its snapshot.
 
     Chunks (not single pairs) keep the traffic of large states (FVD's bootstrap sums) per worker small."""
@@ -182,7 +182,7 @@ def _score_chunk(chunk: list[PairPaths], cfg: ScoreConfig, threads: int, flow_th
     os.environ["EVALKIT_INNER_WORKERS"] = str(flow_threads)
     os.environ["EVALKIT_FLOW_EXECUTOR"] = "threads"
     # on a GPU the flow runs in torch there: the workers share its memory (~90 MB of temporaries per 512² pair)
-    os.environ["EVALKIT_FLOW_BATCH_PIXELS"] = str(min(2e7, 8e7 / max(1, cfg_jobs)))
+    os.environ["EVALKIT_FLOW_BATCH_PIXELS"] = str(flow_pixels)
     cv2.setNumThreads(1)
     blocking_sync(cfg.device)  # before this process's first CUDA call
     scorer = Scorer(cfg)
@@ -234,8 +234,9 @@ def run(pred, gt, cfg: ScoreConfig, progress: bool = False, pairs: list[PairPath
                 # CPU: the parent's thread count (bit-identical per-video values); GPU: a share of the cores
                 threads = torch.get_num_threads() if cfg.device == "cpu" else max(1, (os.cpu_count() or 1) // cfg.jobs)
                 flow_threads = max(1, round((os.cpu_count() or 1) / cfg.jobs))
+                flow_pixels = min(2e7, 8e7 / cfg.jobs)  # torch-flow batch per worker: N workers share one GPU
                 snaps = pool.map(_score_chunk, chunks, [worker_cfg] * len(chunks), [threads] * len(chunks),
-                                 [flow_threads] * len(chunks), [cfg.jobs] * len(chunks))
+                                 [flow_threads] * len(chunks), [flow_pixels] * len(chunks))
                 for chunk, snap in zip(chunks, snaps):  # merged in pair order: deterministic sums
                     import_state(scorer, snap)
                     for pair in chunk:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from evalkit.errors import EvalkitError
 from evalkit.metrics.base import Metric
 
 
@@ -76,8 +77,6 @@ class AVAlign(Metric):
         # how and where the flow runs changes speed, not the number (the torch Farneback reproduces cv2's
         # rounding): kept out of settings and merge checks, recorded in the identity
         if flow not in ("auto", "cv2", "torch"):
-            from evalkit.errors import EvalkitError
-
             raise EvalkitError(f"unknown av_align flow '{flow}'", hint="choose auto, cv2 or torch")
         self.workers, self.executor = workers, executor
         on_gpu = str(device).startswith("cuda")

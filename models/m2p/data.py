@@ -236,11 +236,12 @@ def load_clips(samples, cfg: M2PConfig, need_motion=True, need_guidance=True, jo
     # the first clip, in this process, compiles librosa's numba kernels into the on-disk cache once: 16 workers
     # compiling into a cold cache at once left a cache on the H200 image that segfaulted every later process
     clips = [load_clip(samples[0], cfg, need_motion, need_guidance)]
+    if progress:
+        progress(1, len(samples))
     with cf.ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
         futures = [pool.submit(load_clip, s, cfg, need_motion, need_guidance) for s in samples[1:]]
-        for fut in [None, *futures]:
-            if fut is not None:
-                clips.append(fut.result())
+        for fut in futures:
+            clips.append(fut.result())
             if progress:
                 progress(len(clips), len(samples))
     return clips
