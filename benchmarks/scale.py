@@ -6,7 +6,7 @@ sidecars (the `keypoints` pose backend, so BeatAlign needs no pose network). Pre
 dancers' clips under the ground truth's names.
 
     uv run python benchmarks/scale.py --clips 4 --seconds 4 --size 256         # CPU smoke run
-    python benchmarks/scale.py --device cuda --gpus 1 2 --jobs 12               # H200 host
+    python benchmarks/scale.py --device cuda --gpus 1 2 --jobs 8 --trace        # H200 host, with the phases
 """
 from __future__ import annotations
 
@@ -26,13 +26,15 @@ ALL = ["ssim", "psnr", "l1", "lpips", "fvd", "beat_align", "av_align"]
 
 
 def make_workload(root: Path, clips: int, seconds: float, size: int, fps: float, jobs: int) -> tuple[Path, Path]:
+    gt, pred = root / "gt", root / "pred"
+    if gt.is_dir() and len(list(gt.glob("*.mp4"))) == clips:  # made by an earlier run with this --workdir
+        return pred, gt
     from evalkit.data.registry import get_split
     from evalkit.data.synth.pipeline import SynthConfig, generate
 
     generate(root / "synth", SynthConfig(train=0, test=2 * clips, seconds=seconds, size=size, fps=fps,
                                          maps=("rgb",), lossless=False), jobs=jobs)
     samples = list(get_split("synth", "test", root=root / "synth"))
-    gt, pred = root / "gt", root / "pred"
     gt.mkdir(), pred.mkdir()
     for g, p in zip(samples[:clips], samples[clips:2 * clips]):
         shutil.copy(g.video, gt / f"{g.id}.mp4")
@@ -59,20 +61,27 @@ def _count(path) -> int:
     return decode_video(path).num_frames
 
 
-def score_cli(pred, gt, metrics, device, jobs, gpus, out) -> tuple[float, dict]:
+def score_cli(pred, gt, metrics, device, jobs, gpus, out, trace_dir=None) -> tuple[float, dict]:
     args = ["score", "--pred", str(pred), "--gt", str(gt), "--metrics", ",".join(metrics), "--device", device,
             "--jobs", str(jobs), "--out", str(out), "--format", "csv",
             "--opt", "beat_align.pose=keypoints", "--opt", "fvd.batch_size=64"]
     env = {**os.environ, "NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}
+    if trace_dir is not None:
+        Path(trace_dir).mkdir(parents=True, exist_ok=True)
+        env["EVALKIT_TRACE"] = str(trace_dir)
     if gpus > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(gpus), "-m", "evalkit", *args]
     else:
         cmd = [sys.executable, "-m", "evalkit", *args]
-    t0 = time.perf_counter()
+    t0, wall0 = time.perf_counter(), time.time()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"score failed ({' '.join(metrics)}):\n{proc.stderr[-3000:]}")
+    if trace_dir is not None:
+        from phases import report
+
+        print(report(trace_dir, wall0, elapsed))
     record = json.loads((Path(out) / "results.json").read_text())
     return elapsed, {f"{r['metric']}:{r['column']}": r["value"] for r in record["aggregate"]}
 
@@ -89,6 +98,7 @@ def main() -> None:
     ap.add_argument("--metrics", default=",".join(ALL))
     ap.add_argument("--singles", action="store_true", help="also time each metric alone (sum of single runs)")
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("--trace", action="store_true", help="print where each run's seconds go (EVALKIT_TRACE)")
     args = ap.parse_args()
     metrics = args.metrics.split(",")
 
@@ -101,7 +111,10 @@ def main() -> None:
     print(f"decode only ({args.jobs} workers): {t_dec:.1f} s, {frames / t_dec:.0f} frames/s ({frames} frames)")
     rows = []
     for gpus in args.gpus:
-        t_all, values = score_cli(pred, gt, metrics, args.device, args.jobs, gpus, root / f"all-{gpus}")
+        trace_dir = root / f"trace-{gpus}" if args.trace else None
+        if trace_dir is not None:
+            shutil.rmtree(trace_dir, ignore_errors=True)
+        t_all, values = score_cli(pred, gt, metrics, args.device, args.jobs, gpus, root / f"all-{gpus}", trace_dir)
         rows.append((gpus, t_all, values))
         print(f"all metrics, {gpus} GPU(s)/process(es): {t_all:.1f} s = {frames / t_all:.0f} frames/s "
               f"({100 * (frames / t_all) / (frames / t_dec):.0f}% of the decode-only rate)")

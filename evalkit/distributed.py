@@ -1,8 +1,8 @@
 """torch.distributed scoring: ``torchrun --nproc_per_node N -m evalkit score …``.
 
 Each rank decodes and scores the pairs ``rank::world``; rank 0 gathers every rank's state snapshot
-(float64 sums, per-video rows) and merges them exactly. CPU runs use gloo, CUDA runs NCCL with one GPU
-per local rank.
+(float64 sums, per-video rows) and merges them exactly. The gather uses gloo (pickled numpy state); on CUDA
+each local rank scores on its own GPU.
 """
 from __future__ import annotations
 
@@ -16,24 +16,22 @@ def is_distributed_launch() -> bool:
 
 def distributed_run(pred, gt, cfg, progress: bool = False):
     """Score this rank's share; returns the merged Scorer on rank 0 and None on the other ranks."""
-    import torch
     import torch.distributed as dist
 
     from evalkit.scoring import ScoreConfig, run, select_pairs
     from evalkit.shards import empty_like, export_state, import_state
 
-    from evalkit.cuda_sync import blocking_sync
+    from evalkit import trace
 
-    cuda = cfg.device.startswith("cuda")
-    blocking_sync(cfg.device)  # before set_device creates this rank's context
-    dist.init_process_group("nccl" if cuda else "gloo")
+    # gloo, also for CUDA runs: what crosses ranks is pickled numpy state, and a rank whose workers do the
+    # scoring then never needs a CUDA context of its own
+    dist.init_process_group("gloo")
+    trace.event("dist_ready")
     try:
         rank, world = dist.get_rank(), dist.get_world_size()
         device = cfg.device
-        if cuda:
-            local = int(os.environ.get("LOCAL_RANK", rank))
-            torch.cuda.set_device(local)
-            device = f"cuda:{local}"
+        if device.startswith("cuda"):
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}"  # claimed by whoever scores on it
         rank_cfg = ScoreConfig(**{**asdict(cfg), "device": device, "shard": None})
         pairs = select_pairs(pred, gt, cfg)[rank::world]
         scorer = run(pred, gt, rank_cfg, progress=progress and rank == 0, pairs=pairs)
@@ -41,6 +39,7 @@ def distributed_run(pred, gt, cfg, progress: bool = False):
         dist.gather_object(export_state(scorer), snaps, dst=0)
         # no rank tears the group down while rank 0 may still be receiving (gloo aborts on a closed peer)
         dist.barrier()
+        trace.event("gathered")
         if rank != 0:
             return None
         merged = empty_like(scorer)

@@ -6,15 +6,15 @@ package versions, counts) that :func:`evalkit.results.schema.write_results` stor
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
 import math
-import multiprocessing as mp
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from evalkit import trace
 from evalkit.errors import EvalkitError
 from evalkit.io.audio import audio_for_video
 from evalkit.io.item import ScoreItem
@@ -54,7 +54,9 @@ def _load_pair(pair: PairPaths, cfg: ScoreConfig):
 def iter_items(pairs: list[PairPaths], cfg: ScoreConfig):
     """Yield ScoreItems in order, decoding in this process (``run`` spreads whole pairs over workers)."""
     for pair in pairs:
+        start = time.perf_counter()
         pair, pred, gt, notes = _load_pair(pair, cfg)
+        trace.event("decoded", video=pair.key, seconds=time.perf_counter() - start)
         yield ScoreItem(pair.key, pred, gt, lambda p=pair.pred: audio_for_video(p, cfg.audio_dir), notes)
 
 
@@ -85,7 +87,9 @@ class Scorer:
         for key, value in item.notes.items():
             self.notes_total[key] = self.notes_total.get(key, 0) + int(value)
             row[f"note:{key}"] = value
+        seconds = {}
         for name, metric in self.metrics.items():
+            start = time.perf_counter()
             if "gt" in metric.needs and item.gt is None:
                 raise EvalkitError(f"metric '{name}' needs ground truth", hint="pass --gt DIR")
             try:
@@ -94,6 +98,8 @@ class Scorer:
                 self.failed[name] += 1
                 self.errors.append({"video": item.key, "metric": name, "error": str(err)})
                 row[name] = float("nan")
+            seconds[name] = time.perf_counter() - start
+        trace.event("scored", video=item.key, seconds=seconds)
         self.rows.append(row)
         return row
 
@@ -161,21 +167,20 @@ def select_pairs(pred, gt, cfg: ScoreConfig) -> list[PairPaths]:
     return pairs
 
 
-def _score_chunk(chunk: list[PairPaths], cfg: ScoreConfig, threads: int, flow_threads: int = 1,
-                 flow_pixels: float = 2e7) -> dict:
-    """Worker: decode and score a run of consecutive pairs with a fresh state; returns its snapshot.
+_WORKER: dict = {}  # this worker process's Scorer with its networks loaded (see _init_worker)
 
-    Chunks (not single pairs) keep the traffic of large states (FVD's bootstrap sums) per worker small."""
+
+def _init_worker(cfg: ScoreConfig, threads: int, flow_threads: int, flow_pixels: float, environ: dict) -> None:
+    """Once per worker: its share of the host, its GPU, and a Scorer whose networks stay loaded for every chunk."""
+    os.environ.clear()
+    os.environ.update(environ)  # the parent's environment now, not the forkserver's at its start
+    trace.event("worker_start")
+    import cv2
     import torch
-
-    from evalkit.cuda_sync import blocking_sync
-    from evalkit.shards import export_state
 
     # CPU: the parent's intra-op thread count, so convolutions reduce in the same order and per-video values
     # are bit-identical to a single-process run; GPU: a share of the cores
     torch.set_num_threads(threads)
-    import cv2
-
     # Flow (the largest CPU cost) over `flow_threads` threads of this worker — its share of the cores, no nested
     # process pools — each Farneback call single-threaded: OpenCV's own pool defaults to every core in every
     # worker and oversubscribed the host. Flow values do not depend on either (tested).
@@ -184,11 +189,43 @@ def _score_chunk(chunk: list[PairPaths], cfg: ScoreConfig, threads: int, flow_th
     # on a GPU the flow runs in torch there: the workers share its memory (~90 MB of temporaries per 512² pair)
     os.environ["EVALKIT_FLOW_BATCH_PIXELS"] = str(flow_pixels)
     cv2.setNumThreads(1)
-    blocking_sync(cfg.device)  # before this process's first CUDA call
-    scorer = Scorer(cfg)
-    for item in iter_items(chunk, cfg):
+    claim_device(cfg.device)
+    try:
+        template = Scorer(cfg)
+        for metric in template.metrics.values():
+            metric.prepare()
+        _WORKER["template"] = template
+    except EvalkitError as err:  # e.g. weights that do not load: reported by the first chunk, as one line
+        _WORKER["error"] = err
+    trace.event("worker_ready")
+
+
+def _score_chunk(chunk: list[PairPaths]) -> dict:
+    """Worker: decode and score a run of consecutive pairs with a fresh state; returns its snapshot.
+
+    Chunks (not single pairs) keep the traffic of large states (FVD's bootstrap sums) per worker small."""
+    from evalkit.shards import empty_like, export_state
+
+    if "error" in _WORKER:
+        raise _WORKER["error"]
+    scorer = empty_like(_WORKER["template"])  # zeroed states sharing the loaded networks
+    for item in iter_items(chunk, cfg=scorer.cfg):
         scorer.add(item)
-    return export_state(scorer)
+    snapshot = export_state(scorer)
+    trace.event("chunk_done", videos=[p.key for p in chunk])
+    return snapshot
+
+
+def claim_device(device: str) -> None:
+    """Before this process's first CUDA call: blocking sync, and ``cuda:N`` made the current device (code
+    that says only "cuda" then lands on this process's GPU, not GPU 0)."""
+    from evalkit.cuda_sync import blocking_sync
+
+    blocking_sync(device)
+    if device.startswith("cuda:"):
+        import torch
+
+        torch.cuda.set_device(int(device.split(":")[1]))
 
 
 def _progress(total: int, enabled: bool):
@@ -215,39 +252,46 @@ def run(pred, gt, cfg: ScoreConfig, progress: bool = False, pairs: list[PairPath
     cross a process boundary (pickling them to one scoring process cost more than all the metrics did), and the
     CPU-bound parts (optical flow, beat tracking) run in parallel too."""
     pairs = pairs if pairs is not None else select_pairs(pred, gt, cfg)
-    scorer = Scorer(cfg)
+    trace.event("run_start", pairs=len(pairs), jobs=cfg.jobs)
+    parallel = cfg.jobs > 1 and len(pairs) > 1
+    if parallel:
+        from evalkit import worker_pool
+
+        ctx = worker_pool.context(cfg.metrics)  # first: the server's imports overlap what follows
+    scorer = Scorer(cfg)  # networks load on first use: in the workers, never in this parent
     with _progress(len(pairs), progress) as advance:
-        if cfg.jobs > 1 and len(pairs) > 1:
+        if parallel:
             from evalkit.shards import import_state
 
             import torch
 
             worker_cfg = ScoreConfig(**{**asdict(cfg), "jobs": 1})
-            if {"beat_align", "av_align"} & set(cfg.metrics):
-                from evalkit.audio.beats import warm_up_jit
-
-                warm_up_jit()  # numba's on-disk cache, filled once here, not compiled in every worker
             size = max(1, math.ceil(len(pairs) / (2 * cfg.jobs)))
             chunks = [pairs[i:i + size] for i in range(0, len(pairs), size)]
-            ctx = mp.get_context("spawn")
-            with cf.ProcessPoolExecutor(cfg.jobs, mp_context=ctx) as pool:
-                # CPU: the parent's thread count (bit-identical per-video values); GPU: a share of the cores
-                threads = torch.get_num_threads() if cfg.device == "cpu" else max(1, (os.cpu_count() or 1) // cfg.jobs)
-                flow_threads = max(1, round((os.cpu_count() or 1) / cfg.jobs))
-                flow_pixels = min(2e7, 8e7 / cfg.jobs)  # torch-flow batch per worker: N workers share one GPU
-                snaps = pool.map(_score_chunk, chunks, [worker_cfg] * len(chunks), [threads] * len(chunks),
-                                 [flow_threads] * len(chunks), [flow_pixels] * len(chunks))
-                for chunk, snap in zip(chunks, snaps):  # merged in pair order: deterministic sums
+            # this process's share of the host: torchrun starts one scoring process per GPU on it
+            cores = (os.cpu_count() or 1) / int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+            # CPU: the parent's thread count (bit-identical per-video values); GPU: a share of the cores
+            threads = torch.get_num_threads() if cfg.device == "cpu" else max(1, int(cores // cfg.jobs))
+            flow_threads = max(1, round(cores / cfg.jobs))
+            flow_pixels = min(2e7, 8e7 / cfg.jobs)  # torch-flow batch per worker: N workers share one GPU
+            init = (worker_cfg, threads, flow_threads, flow_pixels, dict(os.environ))
+            pool = worker_pool.pool(ctx, cfg.jobs, _init_worker, init)
+            try:
+                for chunk, snap in zip(chunks, pool.map(_score_chunk, chunks)):  # in pair order: deterministic sums
                     import_state(scorer, snap)
                     for pair in chunk:
                         advance(pair.key)
+            finally:
+                # every result is in: the workers tear down (CUDA contexts, ~1 s) while this process goes on
+                pool.shutdown(wait=False, cancel_futures=True)
         else:
-            from evalkit.cuda_sync import blocking_sync
-
-            blocking_sync(cfg.device)  # no effect once this process has a context (then it keeps spin-waiting)
+            claim_device(cfg.device)  # no effect once this process has a context (then it keeps spin-waiting)
+            for metric in scorer.metrics.values():
+                metric.prepare()  # weights that do not load stop the run here, as in the workers
             for item in iter_items(pairs, cfg):
                 scorer.add(item)
                 advance(item.key)
+    trace.event("run_done")
     return scorer
 
 

@@ -86,3 +86,66 @@ def test_merge_refuses_mixed_settings(dirs, tmp_path):
     assert main(["score", "--pred", str(dirs / "pred"), "--gt", str(dirs / "gt"), "--metrics", METRICS,
                  "--preset", "disco", "--out", str(tmp_path / "b"), "--shard", "1/2"]) == 0
     assert main(["merge", str(tmp_path / "a"), str(tmp_path / "b")]) == 2
+
+
+def test_torchrun_ranks_with_workers_traced(dirs, single, tmp_path):
+    """2 gloo ranks × 2 forked workers each: the same numbers, and every process's events in the trace."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out, trace_dir = tmp_path / "ddp", tmp_path / "trace"
+    trace_dir.mkdir()
+    import torch
+
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads()), "EVALKIT_TRACE": str(trace_dir)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+         "--master_port", str(port), "-m", "evalkit", "score", "--pred", str(dirs / "pred"), "--gt",
+         str(dirs / "gt"), "--metrics", METRICS, "--out", str(out), "--format", "csv", "--jobs", "2"],
+        capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert_same(single, load(out))
+
+    from evalkit import trace
+
+    events = trace.read(trace_dir)
+    by = {}
+    for e in events:
+        by.setdefault(e["event"], []).append(e)
+    assert sorted(e["rank"] for e in by["cli_start"]) == [0, 1]
+    assert len(by["dist_ready"]) == 2 and len(by["gathered"]) == 2 and len(by["finished"]) == 1
+    assert len(by["worker_ready"]) == 4  # forked from each rank's forkserver
+    assert len({e["pid"] for e in by["worker_ready"]} & {e["pid"] for e in by["cli_start"]}) == 0
+    assert sorted(e["video"] for e in by["scored"]) == [f"v{i}" for i in range(5)]  # each video once, in workers
+    assert {e["pid"] for e in by["scored"]} <= {e["pid"] for e in by["worker_ready"]}
+    assert set(by["scored"][0]["seconds"]) == set(METRICS.split(","))
+    assert all(e.get("proc_start") for e in events if e["event"] in ("cli_start", "worker_start"))
+
+
+def test_workers_take_the_parents_current_environment(dirs, tmp_path, monkeypatch):
+    """The forkserver keeps the environment it started with; workers must see the parent's at pool time. The
+    parent never loads a network (it only merges), yet records the weights' identity."""
+    from evalkit import worker_pool
+    from evalkit.scoring import ScoreConfig, finish, run
+
+    worker_pool.context(METRICS.split(","))  # serving before the variable below exists
+    monkeypatch.setenv("EVALKIT_TRACE", str(tmp_path))
+    cfg = ScoreConfig(metrics=tuple(METRICS.split(",")), jobs=2)
+    scorer = run(dirs / "pred", dirs / "gt", cfg)
+    from evalkit import trace
+
+    workers = {e["pid"] for e in trace.read(tmp_path) if e["event"] == "worker_ready"}
+    assert len(workers) == 2 and os.getpid() not in workers
+    assert scorer.metrics["lpips"]._net is None
+    record = finish(scorer).attrs["record"]
+    assert len(record["metrics"]["lpips"]["weights"]["trunk_sha256"]) == 64
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_weights_that_do_not_load_stop_the_run(dirs, tmp_path, capsys, jobs):
+    """Networks load in whichever process scores (a worker, or this one): a bad path is one line, exit 2."""
+    code = main(["score", "--pred", str(dirs / "pred"), "--gt", str(dirs / "gt"), "--metrics", "lpips",
+                 "--opt", f"lpips.weights={tmp_path / 'missing.pth'}", "--jobs", jobs])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "LPIPS backbone file not found" in err[0] and "missing.pth" in err[0]

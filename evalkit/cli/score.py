@@ -65,6 +65,13 @@ def register(app: typer.Typer) -> None:
         shard: Optional[str] = typer.Option(None, "--shard", help="Score shard INDEX/COUNT and write its state to --out."),
     ):
         """Score predicted videos against ground truth."""
+        from evalkit import trace
+
+        trace.event("cli_start")
+        if jobs > 1:  # the workers' forkserver imports while this process does (before its own torch import)
+            from evalkit import worker_pool
+
+            worker_pool.context(m.strip() for m in metrics.split(","))
         from evalkit.results.table import FORMATS, render
         from evalkit.scoring import ScoreConfig, finish, run
 
@@ -95,6 +102,7 @@ def register(app: typer.Typer) -> None:
 
             save_shard(scorer, out)
         agg = finish(scorer, out)
+        trace.event("finished")
         for err in scorer.errors:
             typer.echo(f"warning: {err['metric']} skipped {err['video']}: {err['error']}", err=True)
         typer.echo(render(agg, fmt), nl=False)

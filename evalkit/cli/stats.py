@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import torch
 import typer
 
 from evalkit.errors import EvalkitError
 
 
-class VideoFiles(torch.utils.data.Dataset):
-    """Decodes one video per item (in a DataLoader worker); a cache hit is returned without decoding."""
+class VideoFiles:
+    """Decodes one video per item (in a DataLoader worker); a cache hit is returned without decoding. A map-style
+    dataset by protocol (``__len__``/``__getitem__``), so that importing the CLI does not import torch."""
 
     def __init__(self, paths: list[Path], kernel: str, cache=None, fps: float | None = None):
         self.paths, self.kernel, self.cache, self.fps = list(paths), kernel, cache, fps
@@ -44,6 +44,8 @@ class VideoFiles(torch.utils.data.Dataset):
             if self.kernel == "pil-bicubic":  # Pillow runs on the CPU: do it here, in parallel
                 out["prepared"] = prepare_frames(frames, self.kernel)
             else:
+                import torch
+
                 out["frames"] = torch.from_numpy(frames)
             return out
         except EvalkitError as err:
@@ -51,12 +53,16 @@ class VideoFiles(torch.utils.data.Dataset):
 
 
 def _worker_init(_):
+    import torch
+
     torch.set_num_threads(1)
 
 
 def feed_videos(metric, paths: list[Path], side: str = "gt", workers: int = 2, fps: float | None = None,
                 progress=None) -> None:
     """Add every video of ``paths`` to one side of an FVD metric, decoding in ``workers`` processes."""
+    import torch
+
     cuda = torch.device(metric.device).type == "cuda"
     data = VideoFiles(paths, metric.settings["resize"], metric._cache(side), fps)
     loader = torch.utils.data.DataLoader(data, batch_size=None, num_workers=workers, pin_memory=cuda,

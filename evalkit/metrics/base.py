@@ -70,6 +70,10 @@ class Metric:
             self._state[key] = mine + theirs if how == "sum" else np.concatenate([mine, theirs])
         return self
 
+    def prepare(self) -> None:
+        """Load networks now (scoring workers, before their first video); by default there are none. Clones
+        made afterwards share them."""
+
     def clone(self) -> "Metric":
         return copy.deepcopy(self)
 

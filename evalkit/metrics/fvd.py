@@ -239,6 +239,9 @@ class FVD(Metric):
                 "archive_sha256": SPEC.source.sha256, "member": SPEC.member, "member_sha256": SPEC.member_sha256,
                 "tensors_sha256": SPEC.tensors_sha256}
 
+    def prepare(self) -> None:
+        self._get_extractor()
+
     def _get_extractor(self):
         if self._extractor is None:
             from evalkit.features.i3d import I3DFeatures

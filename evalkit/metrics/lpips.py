@@ -48,17 +48,28 @@ class LPIPS(FrameMetric):
     def __init__(self, preset=None, device="cpu", weights=None, **overrides):
         super().__init__(preset, device, **overrides)
         self.weights = weights
-        self.net = lpips_net(self.settings["net"], device, weights)
+        self._net = None  # loaded on first use: a parent that only merges workers' states never loads it
+
+    @property
+    def net(self) -> LPIPSNet:
+        if self._net is None:
+            self._net = lpips_net(self.settings["net"], self.device, self.weights)
+        return self._net
+
+    def prepare(self) -> None:
+        _ = self.net
 
     def frame_values(self, pred, gt):
         s = self.settings
         return self.net(to_input(pred, s["input_range"]), to_input(gt, s["input_range"]), spatial=s["spatial"])
 
     def identity(self):
-        return {**super().identity(), "weights": dict(self.net.info)}
+        # the weights' identity without a device copy: the CPU network where this process has not used it
+        net = self._net or lpips_net(self.settings["net"], "cpu", self.weights)
+        return {**super().identity(), "weights": dict(net.info)}
 
     def __deepcopy__(self, memo):  # the network is shared, never copied
         clone = type(self).__new__(type(self))
         for key, value in self.__dict__.items():
-            clone.__dict__[key] = value if key == "net" else copy.deepcopy(value, memo)
+            clone.__dict__[key] = value if key == "_net" else copy.deepcopy(value, memo)
         return clone
