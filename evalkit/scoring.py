@@ -103,6 +103,12 @@ class Scorer:
         self.rows.append(row)
         return row
 
+    def prepare(self) -> "Scorer":
+        """Load every metric's networks now, in the process that will score (a worker, or the only one)."""
+        for metric in self.metrics.values():
+            metric.prepare()
+        return self
+
     def merge(self, other: "Scorer") -> "Scorer":
         for name, metric in self.metrics.items():
             metric.merge(other.metrics[name])
@@ -191,10 +197,7 @@ def _init_worker(cfg: ScoreConfig, threads: int, flow_threads: int, flow_pixels:
     cv2.setNumThreads(1)
     claim_device(cfg.device)
     try:
-        template = Scorer(cfg)
-        for metric in template.metrics.values():
-            metric.prepare()
-        _WORKER["template"] = template
+        _WORKER["template"] = Scorer(cfg).prepare()
     except EvalkitError as err:  # e.g. weights that do not load: reported by the first chunk, as one line
         _WORKER["error"] = err
     trace.event("worker_ready")
@@ -286,8 +289,7 @@ def run(pred, gt, cfg: ScoreConfig, progress: bool = False, pairs: list[PairPath
                 pool.shutdown(wait=False, cancel_futures=True)
         else:
             claim_device(cfg.device)  # no effect once this process has a context (then it keeps spin-waiting)
-            for metric in scorer.metrics.values():
-                metric.prepare()  # weights that do not load stop the run here, as in the workers
+            scorer.prepare()  # weights that do not load stop the run here, as in the workers
             for item in iter_items(pairs, cfg):
                 scorer.add(item)
                 advance(item.key)
