@@ -45,6 +45,7 @@ def report(folder, t0: float | None = None, elapsed: float | None = None) -> str
     row("chunks done", by_event["chunk_done"])
     row("scoring processes done", by_event["run_done"])
     row("ranks gathered", by_event["gathered"])
+    row("metrics computed (FVD bootstrap)", by_event["computed"])
     row("results written", by_event["finished"])
     if elapsed is not None:
         lines.append(f"{'process exit':34s} {elapsed:6.1f}")

@@ -1,5 +1,5 @@
 """End-to-end `evalkit score` throughput with every metric, against the sum of single-metric runs and
-against decode-only throughput; optionally on N GPUs through torchrun (same numbers).
+against decode-only throughput; optionally on N GPUs, from one process or through torchrun (same numbers).
 
 Workload (default): 20 SDGPip clips × 20 s, 512², 30 fps, with music (sidecar wav) and keypoint
 sidecars (the `keypoints` pose backend, so BeatAlign needs no pose network). Predictions are other
@@ -7,6 +7,7 @@ dancers' clips under the ground truth's names.
 
     uv run python benchmarks/scale.py --clips 4 --seconds 4 --size 256         # CPU smoke run
     python benchmarks/scale.py --device cuda --gpus 1 2 --jobs 8 --trace        # H200 host, with the phases
+    python benchmarks/scale.py --device cuda --gpus 1 2 --launch inprocess torchrun   # both ways to use 2 GPUs
 """
 from __future__ import annotations
 
@@ -61,7 +62,11 @@ def _count(path) -> int:
     return decode_video(path).num_frames
 
 
-def score_cli(pred, gt, metrics, device, jobs, gpus, out, trace_dir=None) -> tuple[float, dict]:
+def score_cli(pred, gt, metrics, device, jobs, gpus, out, trace_dir=None, launch="inprocess") -> tuple[float, dict]:
+    """One `evalkit score` run; several GPUs either from one process (``--device cuda:0,1``, ``jobs`` workers
+    per GPU) or under torchrun (one scoring process per GPU with ``jobs`` workers each)."""
+    if gpus > 1 and launch == "inprocess":
+        device, jobs = "cuda:" + ",".join(str(i) for i in range(gpus)), jobs * gpus
     args = ["score", "--pred", str(pred), "--gt", str(gt), "--metrics", ",".join(metrics), "--device", device,
             "--jobs", str(jobs), "--out", str(out), "--format", "csv",
             "--opt", "beat_align.pose=keypoints", "--opt", "fvd.batch_size=64"]
@@ -69,7 +74,7 @@ def score_cli(pred, gt, metrics, device, jobs, gpus, out, trace_dir=None) -> tup
     if trace_dir is not None:
         Path(trace_dir).mkdir(parents=True, exist_ok=True)
         env["EVALKIT_TRACE"] = str(trace_dir)
-    if gpus > 1:
+    if gpus > 1 and launch == "torchrun":
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(gpus), "-m", "evalkit", *args]
     else:
         cmd = [sys.executable, "-m", "evalkit", *args]
@@ -93,8 +98,10 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 2) - 2))
+    ap.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 2) - 2), help="workers per GPU")
     ap.add_argument("--gpus", type=int, nargs="+", default=[1])
+    ap.add_argument("--launch", nargs="+", default=["inprocess"], choices=["inprocess", "torchrun"],
+                    help="several GPUs from one process (--device cuda:0,1) and/or under torchrun")
     ap.add_argument("--metrics", default=",".join(ALL))
     ap.add_argument("--singles", action="store_true", help="also time each metric alone (sum of single runs)")
     ap.add_argument("--workdir", default=None)
@@ -110,19 +117,22 @@ def main() -> None:
     t_dec, frames = decode_only(pred, gt, args.jobs)
     print(f"decode only ({args.jobs} workers): {t_dec:.1f} s, {frames / t_dec:.0f} frames/s ({frames} frames)")
     rows = []
-    for gpus in args.gpus:
-        trace_dir = root / f"trace-{gpus}" if args.trace else None
+    runs = [(g, launch) for g in args.gpus for launch in (args.launch if g > 1 else ["inprocess"])]
+    for gpus, launch in runs:
+        label = f"{gpus} GPU(s)" + (f", {launch}" if gpus > 1 else "")
+        trace_dir = root / f"trace-{gpus}-{launch}" if args.trace else None
         if trace_dir is not None:
             shutil.rmtree(trace_dir, ignore_errors=True)
-        t_all, values = score_cli(pred, gt, metrics, args.device, args.jobs, gpus, root / f"all-{gpus}", trace_dir)
-        rows.append((gpus, t_all, values))
-        print(f"all metrics, {gpus} GPU(s)/process(es): {t_all:.1f} s = {frames / t_all:.0f} frames/s "
+        t_all, values = score_cli(pred, gt, metrics, args.device, args.jobs, gpus, root / f"all-{gpus}-{launch}",
+                                  trace_dir, launch)
+        rows.append((label, t_all, values))
+        print(f"all metrics, {label}: {t_all:.1f} s = {frames / t_all:.0f} frames/s "
               f"({100 * (frames / t_all) / (frames / t_dec):.0f}% of the decode-only rate)")
     if len(rows) > 1:
         base = rows[0]
-        for gpus, t, values in rows[1:]:
+        for label, t, values in rows[1:]:
             worst = max(abs(values[k] - base[2][k]) for k in base[2] if np.isfinite(base[2][k]))
-            print(f"speed-up {gpus} vs {base[0]}: {base[1] / t:.2f}x; largest |difference| of the numbers {worst:.2e}")
+            print(f"speed-up {label} vs {base[0]}: {base[1] / t:.2f}x; largest |difference| of the numbers {worst:.2e}")
     if args.singles:
         total = 0.0
         for m in metrics:

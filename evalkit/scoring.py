@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -66,16 +67,35 @@ def resolve_preset(name: str, preset: str) -> str:
     return preset if preset in presets else next(iter(presets))
 
 
+def devices_of(device: str) -> list[str]:
+    """``cuda:0,1`` (or ``cuda:0,cuda:1``) -> ['cuda:0', 'cuda:1']; one device -> a list of one."""
+    device = str(device).strip()
+    if "," not in device:
+        return [device]
+    if not device.startswith("cuda:"):
+        raise EvalkitError(f"bad --device '{device}'", hint="several devices are GPUs: write cuda:0,1")
+    out = []
+    for part in device[len("cuda:"):].split(","):
+        index = part.strip().removeprefix("cuda:")
+        if not index.isdigit():
+            raise EvalkitError(f"bad --device '{device}'", hint="write GPU indices, e.g. cuda:0,1")
+        out.append(f"cuda:{int(index)}")
+    if len(set(out)) != len(out):
+        raise EvalkitError(f"bad --device '{device}'", hint="name each GPU once")
+    return out
+
+
 class Scorer:
     """Streaming scorer: holds one state per metric; ``add`` items, then ``finish``."""
 
     def __init__(self, cfg: ScoreConfig):
         self.cfg = cfg
         self.metrics = {}
+        device = devices_of(cfg.device)[0]  # several GPUs: this process merges (and bootstraps FVD) on the first
         for name in cfg.metrics:
             opts = dict(cfg.metric_options.get(name, {}))
             preset = opts.pop("preset", None) or resolve_preset(name, cfg.preset)
-            self.metrics[name] = build(name, preset, cfg.device, **opts)
+            self.metrics[name] = build(name, preset, device, **opts)
         self.rows: list[dict] = []
         self.errors: list[dict] = []
         self.failed = {name: 0 for name in self.metrics}
@@ -173,14 +193,20 @@ def select_pairs(pred, gt, cfg: ScoreConfig) -> list[PairPaths]:
     return pairs
 
 
-_WORKER: dict = {}  # this worker process's Scorer with its networks loaded (see _init_worker)
+_WORKER: dict = {}  # this worker process's config and Scorer with its networks loaded (see _init_worker)
 
 
-def _init_worker(cfg: ScoreConfig, threads: int, flow_threads: int, flow_pixels: float, environ: dict) -> None:
-    """Once per worker: its share of the host, its GPU, and a Scorer whose networks stay loaded for every chunk."""
+def _init_worker(cfg: ScoreConfig, threads: int, flow_threads: int, flow_pixels: float, environ: dict,
+                 devices: list[str], counter) -> None:
+    """Once per worker: its share of the host, its GPU (workers take the listed devices in turn), and a
+    Scorer whose networks stay loaded for every chunk — loaded in a thread while the first video decodes."""
     os.environ.clear()
     os.environ.update(environ)  # the parent's environment now, not the forkserver's at its start
-    trace.event("worker_start")
+    with counter.get_lock():
+        index = counter.value
+        counter.value += 1
+    cfg = replace(cfg, device=devices[index % len(devices)])
+    trace.event("worker_start", device=cfg.device)
     import cv2
     import torch
 
@@ -195,12 +221,32 @@ def _init_worker(cfg: ScoreConfig, threads: int, flow_threads: int, flow_pixels:
     # on a GPU the flow runs in torch there: the workers share its memory (~90 MB of temporaries per 512² pair)
     os.environ["EVALKIT_FLOW_BATCH_PIXELS"] = str(flow_pixels)
     cv2.setNumThreads(1)
-    claim_device(cfg.device)
+    _WORKER["cfg"] = cfg
+    # CUDA context and networks (~2.5 s on an H200 host) while the first pair decodes (about as long)
+    _WORKER["loader"] = threading.Thread(target=_load_scorer, args=(cfg,), daemon=True)
+    _WORKER["loader"].start()
+
+
+def _load_scorer(cfg: ScoreConfig) -> None:
     try:
+        claim_device(cfg.device)
         _WORKER["template"] = Scorer(cfg).prepare()
-    except EvalkitError as err:  # e.g. weights that do not load: reported by the first chunk, as one line
+    except Exception as err:  # e.g. weights that do not load: raised by the first chunk (one line for ours)
         _WORKER["error"] = err
-    trace.event("worker_ready")
+    trace.event("worker_ready", device=cfg.device)
+
+
+def _template() -> Scorer:
+    """The worker's loaded Scorer, once its loader thread is done."""
+    _WORKER["loader"].join()
+    if "error" in _WORKER:
+        raise _WORKER["error"]
+    device = _WORKER["cfg"].device
+    if device.startswith("cuda:"):  # the current CUDA device is per thread: set it in this one too
+        import torch
+
+        torch.cuda.set_device(device)
+    return _WORKER["template"]
 
 
 def _score_chunk(chunk: list[PairPaths]) -> dict:
@@ -209,10 +255,10 @@ def _score_chunk(chunk: list[PairPaths]) -> dict:
     Chunks (not single pairs) keep the traffic of large states (FVD's bootstrap sums) per worker small."""
     from evalkit.shards import empty_like, export_state
 
-    if "error" in _WORKER:
-        raise _WORKER["error"]
-    scorer = empty_like(_WORKER["template"])  # zeroed states sharing the loaded networks
-    for item in iter_items(chunk, cfg=scorer.cfg):
+    scorer = None
+    for item in iter_items(chunk, cfg=_WORKER["cfg"]):
+        if scorer is None:
+            scorer = empty_like(_template())  # zeroed states sharing the loaded networks
         scorer.add(item)
     snapshot = export_state(scorer)
     trace.event("chunk_done", videos=[p.key for p in chunk])
@@ -229,6 +275,30 @@ def claim_device(device: str) -> None:
         import torch
 
         torch.cuda.set_device(int(device.split(":")[1]))
+
+
+def _chunks(pairs: list[PairPaths], jobs: int) -> list[list[PairPaths]]:
+    """Runs of consecutive pairs for the workers, shrinking to single pairs at the end (guided scheduling): few
+    snapshots (FVD's are ~130 MB) cross processes, and the last videos still spread over every worker — equal
+    runs of two left one GPU with the last 15 s of work (60 pairs, 16 workers)."""
+    out, start = [], 0
+    while start < len(pairs):
+        size = max(1, math.ceil((len(pairs) - start) / (2 * jobs)))
+        out.append(pairs[start:start + size])
+        start += size
+    return out
+
+
+def _warm_cuda(device: str) -> None:
+    """Create this process's CUDA context and load cuSOLVER (FVD's bootstrap uses batched eigh) in the
+    background, so that they are ready when the states are merged (~2 s otherwise, after the last video)."""
+    try:
+        import torch
+
+        claim_device(device)
+        torch.linalg.eigvalsh(torch.eye(2, dtype=torch.float64, device=device))
+    except Exception:  # only a head start: the bootstrap itself reports a GPU that does not work
+        pass
 
 
 def _progress(total: int, enabled: bool):
@@ -256,11 +326,18 @@ def run(pred, gt, cfg: ScoreConfig, progress: bool = False, pairs: list[PairPath
     CPU-bound parts (optical flow, beat tracking) run in parallel too."""
     pairs = pairs if pairs is not None else select_pairs(pred, gt, cfg)
     trace.event("run_start", pairs=len(pairs), jobs=cfg.jobs)
+    devices = devices_of(cfg.device)
+    if len(devices) > cfg.jobs:
+        raise EvalkitError(f"--device {cfg.device} names {len(devices)} GPUs for {cfg.jobs} worker(s)",
+                           hint=f"use --jobs {len(devices)} or more (workers take the GPUs in turn)")
     parallel = cfg.jobs > 1 and len(pairs) > 1
     if parallel:
         from evalkit import worker_pool
 
         ctx = worker_pool.context(cfg.metrics)  # first: the server's imports overlap what follows
+        if devices[0].startswith("cuda") and "fvd" in cfg.metrics and int(os.environ.get("RANK", "0")) == 0:
+            # this process bootstraps FVD's interval on the GPU at the end: its CUDA context meanwhile
+            threading.Thread(target=_warm_cuda, args=(devices[0],), daemon=True).start()
     scorer = Scorer(cfg)  # networks load on first use: in the workers, never in this parent
     with _progress(len(pairs), progress) as advance:
         if parallel:
@@ -269,15 +346,15 @@ def run(pred, gt, cfg: ScoreConfig, progress: bool = False, pairs: list[PairPath
             import torch
 
             worker_cfg = ScoreConfig(**{**asdict(cfg), "jobs": 1})
-            size = max(1, math.ceil(len(pairs) / (2 * cfg.jobs)))
-            chunks = [pairs[i:i + size] for i in range(0, len(pairs), size)]
+            chunks = _chunks(pairs, cfg.jobs)
             # this process's share of the host: torchrun starts one scoring process per GPU on it
             cores = (os.cpu_count() or 1) / int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
             # CPU: the parent's thread count (bit-identical per-video values); GPU: a share of the cores
             threads = torch.get_num_threads() if cfg.device == "cpu" else max(1, int(cores // cfg.jobs))
             flow_threads = max(1, round(cores / cfg.jobs))
-            flow_pixels = min(2e7, 8e7 / cfg.jobs)  # torch-flow batch per worker: N workers share one GPU
-            init = (worker_cfg, threads, flow_threads, flow_pixels, dict(os.environ))
+            # torch-flow batch per worker: the workers on one GPU share its memory
+            flow_pixels = min(2e7, 8e7 * len(devices) / cfg.jobs)
+            init = (worker_cfg, threads, flow_threads, flow_pixels, dict(os.environ), devices, ctx.Value("i", 0))
             pool = worker_pool.pool(ctx, cfg.jobs, _init_worker, init)
             try:
                 for chunk, snap in zip(chunks, pool.map(_score_chunk, chunks)):  # in pair order: deterministic sums
@@ -288,7 +365,7 @@ def run(pred, gt, cfg: ScoreConfig, progress: bool = False, pairs: list[PairPath
                 # every result is in: the workers tear down (CUDA contexts, ~1 s) while this process goes on
                 pool.shutdown(wait=False, cancel_futures=True)
         else:
-            claim_device(cfg.device)  # no effect once this process has a context (then it keeps spin-waiting)
+            claim_device(devices[0])  # no effect once this process has a context (then it keeps spin-waiting)
             scorer.prepare()  # weights that do not load stop the run here, as in the workers
             for item in iter_items(pairs, cfg):
                 scorer.add(item)
@@ -301,6 +378,7 @@ def finish(scorer: Scorer, out=None) -> pd.DataFrame:
     from evalkit.results.schema import write_results
 
     aggregate = scorer.aggregate()
+    trace.event("computed")
     record = scorer.record(aggregate)
     per_video = scorer.per_video()
     if out is not None:

@@ -149,3 +149,41 @@ def test_weights_that_do_not_load_stop_the_run(dirs, tmp_path, capsys, jobs):
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "LPIPS backbone file not found" in err[0] and "missing.pth" in err[0]
+
+
+def test_device_lists():
+    from evalkit.errors import EvalkitError
+    from evalkit.scoring import devices_of
+
+    assert devices_of("cuda:0,1") == devices_of("cuda:0, cuda:1") == ["cuda:0", "cuda:1"]
+    assert devices_of("cuda") == ["cuda"] and devices_of("cpu") == ["cpu"] and devices_of("cuda:3") == ["cuda:3"]
+    for bad in ("cpu,cuda:0", "cuda:0,x", "cuda:1,1"):
+        with pytest.raises(EvalkitError, match="bad --device"):
+            devices_of(bad)
+
+
+def test_more_gpus_than_workers_is_one_line(dirs, capsys):
+    code = main(["score", "--pred", str(dirs / "pred"), "--gt", str(dirs / "gt"), "--metrics", "psnr",
+                 "--device", "cuda:0,1", "--jobs", "1"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--jobs 2" in err[0]
+
+
+two_gpus = pytest.mark.skipif(
+    not __import__("torch").cuda.is_available() or __import__("torch").cuda.device_count() < 2,
+    reason="needs 2 CUDA GPUs")
+
+
+@two_gpus
+def test_two_gpus_from_one_process_equal_one_gpu(dirs, tmp_path, monkeypatch):
+    """`--device cuda:0,1`: workers take the GPUs in turn (traced), and the numbers equal one GPU's."""
+    from evalkit import trace
+
+    one = score(dirs, tmp_path / "g1", "--device", "cuda:0", "--jobs", "2")
+    monkeypatch.setenv("EVALKIT_TRACE", str(tmp_path / "trace"))
+    (tmp_path / "trace").mkdir()
+    two = score(dirs, tmp_path / "g2", "--device", "cuda:0,1", "--jobs", "4")
+    assert_same(one, two)
+    ready = [e["device"] for e in trace.read(tmp_path / "trace") if e["event"] == "worker_ready"]
+    assert sorted(set(ready)) == ["cuda:0", "cuda:1"] and abs(ready.count("cuda:0") - ready.count("cuda:1")) <= 1

@@ -75,10 +75,10 @@ def _triu(dim: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     return _TRIU[key]
 
 
-def _unpack(packed: np.ndarray, dim: int) -> np.ndarray:
-    """(..., D(D+1)/2) upper triangles -> (..., D, D) symmetric."""
-    i, j = np.triu_indices(dim)
-    out = np.zeros(packed.shape[:-1] + (dim, dim))
+def _unpack(packed: torch.Tensor, dim: int) -> torch.Tensor:
+    """(..., D(D+1)/2) upper triangles -> (..., D, D) symmetric, on the tensor's device."""
+    i, j = _triu(dim, packed.device)
+    out = packed.new_zeros(packed.shape[:-1] + (dim, dim))
     out[..., i, j] = packed
     out[..., j, i] = packed
     return out
@@ -478,14 +478,16 @@ class FVD(Metric):
         ok = (bn["pred"] > ddof) & (bn["gt"] > ddof)
         idx = np.flatnonzero(ok)
         fds = []
-        dev = torch.device(self.device) if torch.device(self.device).type == "cuda" else None
+        # on the metric's GPU when it has one: the sums go there packed (half the bytes), and the (B, D, D)
+        # covariances are built there too (elementwise, so the same values as on the CPU)
+        dev = torch.device(self.device) if torch.device(self.device).type == "cuda" else torch.device("cpu")
         for start in range(0, len(idx), chunk):
             sel = idx[start:start + chunk]
             mus, sigmas = [], []
             for s in SIDES:
-                nn_ = bn[s][sel][:, None]
-                mu = sums[s]["boot_sum"][sel] / nn_
-                outer = _unpack(sums[s]["boot_outer"][sel], self._dim)
+                nn_ = torch.as_tensor(bn[s][sel], device=dev)[:, None]
+                mu = torch.as_tensor(sums[s]["boot_sum"][sel], device=dev) / nn_
+                outer = _unpack(torch.as_tensor(sums[s]["boot_outer"][sel], device=dev), self._dim)
                 sigma = (outer - nn_[..., None] * mu[:, :, None] * mu[:, None, :]) / (nn_[..., None] - ddof)
                 mus.append(mu)
                 sigmas.append(sigma)
