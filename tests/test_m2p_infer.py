@@ -108,3 +108,17 @@ def test_retime_blends_neighbours():
     out = retime(frames, 10.0, 30.0, 7)
     assert [int(f[0, 0, 0]) for f in out] == [0, 10, 20, 30, 40, 50, 60]
     assert model_frames(150, 30.0, 10.0) == 50 and model_frames(1, 30.0, 10.0) == 1
+
+
+def test_ceiling_geometry_is_identity_at_the_videos_own_size_and_rate():
+    """The ceiling's ground truth round trip changes nothing at the video's own geometry, and at a smaller one
+    keeps the frame count and size (so it is scored like a generated video)."""
+    from types import SimpleNamespace
+
+    from evalkit.models.m2p.ceiling import GroundTruthAt
+
+    frames = np.random.default_rng(0).integers(0, 256, (9, 32, 32, 3), dtype=np.uint8)
+    sample = SimpleNamespace(fps=10.0, load_video=lambda: SimpleNamespace(frames=frames))
+    np.testing.assert_array_equal(GroundTruthAt(32, 10.0).generate(sample), frames)
+    low = GroundTruthAt(16, 5.0).generate(sample)
+    assert low.shape == frames.shape and low.dtype == np.uint8 and not np.array_equal(low, frames)

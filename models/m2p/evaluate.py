@@ -3,6 +3,7 @@
     python -m evalkit.models.m2p.evaluate continuity --checkpoint CKPT --out DIR   # 20-s video, seams
     python -m evalkit.models.m2p.evaluate controls --checkpoint CKPT --out DIR     # own / shifted music / static
     python -m evalkit.models.m2p.evaluate pose --checkpoint CKPT --out DIR         # M2PEnc keypoints vs beats
+    python -m evalkit.models.m2p.evaluate ceiling --checkpoint CKPT --out DIR      # ground truth at the model's size
 
 ``continuity`` generates a 20-s video (procedural music, a test-split reference) at the model's frame rate,
 with and without the segment continuation, and compares the mean absolute frame-to-frame change at the
@@ -13,6 +14,8 @@ keypoints — whether the pose stage follows the music, without a pose detector 
 ``controls`` runs ``evalkit run-model`` three times on the synthetic test split — m2p with each clip's own
 music, m2p driven by another clip's music (scored against the clip's own music), and the static reference
 frame — and writes one table (JSON + Markdown) of every metric.
+``ceiling`` scores the ground truth itself brought to the model's size and frame rate and back (and through the
+checkpoint's VAE): the best any generator at that geometry can score (``ceiling.py``).
 """
 from __future__ import annotations
 
@@ -174,7 +177,7 @@ def controls(checkpoint, out: Path, device: str = "cpu", metrics=None) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="m2p README figures")
-    ap.add_argument("what", choices=("continuity", "controls", "pose", "all"))
+    ap.add_argument("what", choices=("continuity", "controls", "pose", "ceiling", "all"))
     ap.add_argument("--checkpoint", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=Path("runs/m2p-eval"))
     ap.add_argument("--device", default=None)
@@ -194,6 +197,10 @@ def main(argv=None) -> int:
               ", ".join(f"{k} {v:.3f}" for k, v in r["mean"].items()))
     if args.what in ("controls", "all"):
         controls(args.checkpoint, args.out, device=device)
+    if args.what in ("ceiling", "all"):
+        from .ceiling import ceiling
+
+        ceiling(args.checkpoint, args.out, device=device)
     return 0
 
 
