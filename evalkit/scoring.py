@@ -241,11 +241,7 @@ def _template() -> Scorer:
     _WORKER["loader"].join()
     if "error" in _WORKER:
         raise _WORKER["error"]
-    device = _WORKER["cfg"].device
-    if device.startswith("cuda:"):  # the current CUDA device is per thread: set it in this one too
-        import torch
-
-        torch.cuda.set_device(device)
+    _make_current(_WORKER["cfg"].device)  # the current CUDA device is per thread: set it in this one too
     return _WORKER["template"]
 
 
@@ -271,10 +267,14 @@ def claim_device(device: str) -> None:
     from evalkit.cuda_sync import blocking_sync
 
     blocking_sync(device)
+    _make_current(device)
+
+
+def _make_current(device: str) -> None:
     if device.startswith("cuda:"):
         import torch
 
-        torch.cuda.set_device(int(device.split(":")[1]))
+        torch.cuda.set_device(device)
 
 
 def _chunks(pairs: list[PairPaths], jobs: int) -> list[list[PairPaths]]:
@@ -345,7 +345,7 @@ def run(pred, gt, cfg: ScoreConfig, progress: bool = False, pairs: list[PairPath
 
             import torch
 
-            worker_cfg = ScoreConfig(**{**asdict(cfg), "jobs": 1})
+            worker_cfg = replace(cfg, jobs=1)
             chunks = _chunks(pairs, cfg.jobs)
             # this process's share of the host: torchrun starts one scoring process per GPU on it
             cores = (os.cpu_count() or 1) / int(os.environ.get("LOCAL_WORLD_SIZE", "1"))

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import resize_square, to_unit
-from .infer import model_frames, retime
+from .data import frame_indices, resize_square, to_unit
+from .infer import retime
 from .pipeline import paste_square
 
 GEOMETRIES = ((64, 10.0), (64, 30.0), (128, 10.0), (128, 30.0))  # tiny is 64² at 10 fps
@@ -30,9 +30,7 @@ class GroundTruthAt:
 
     def generate(self, sample, music=None, seed: int = 0) -> np.ndarray:
         gt = sample.load_video().frames
-        n = model_frames(len(gt), sample.fps, self.fps)
-        idx = np.minimum(np.round(np.arange(n) * sample.fps / self.fps).astype(int), len(gt) - 1)
-        small = np.stack([resize_square(gt[i], self.size) for i in idx])
+        small = np.stack([resize_square(gt[i], self.size) for i in frame_indices(len(gt), sample.fps, self.fps)])
         if self.pipe is not None:
             small = self._vae_round_trip(small)
         return paste_square(retime(small, self.fps, sample.fps, len(gt)), gt[0])
