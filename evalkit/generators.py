@@ -105,17 +105,20 @@ class M2P:
     name = "m2p"
 
     def __init__(self, context: GeneratorContext):
-        opts = take_options(context, self.name, {"checkpoint": None, "steps": None, "cfg_scale": None})
+        opts = take_options(context, self.name, {"checkpoint": None, "steps": None, "cfg_scale": None,
+                                                 "init_strength": None})
         try:
             from evalkit.models.m2p.pipeline import M2PPipeline
         except ImportError as err:
             raise EvalkitError(f"generator 'm2p' is not available: cannot import evalkit.models.m2p.pipeline "
                                f"({type(err).__name__}: {err})") from None
-        kw = {k: opts[k] for k in ("steps", "cfg_scale") if opts[k] is not None}
-        if "steps" in kw:
-            kw["steps"] = int(kw["steps"])
-        if "cfg_scale" in kw:
-            kw["cfg_scale"] = float(kw["cfg_scale"])
+        kinds = {"steps": int, "cfg_scale": float, "init_strength": float}
+        try:
+            kw = {k: kind(opts[k]) for k, kind in kinds.items() if opts[k] is not None}
+        except ValueError as err:
+            raise EvalkitError(f"generator 'm2p': bad option value ({err})",
+                               hint="steps is an integer; cfg_scale and init_strength are numbers") from None
+        self.sampling = kw
         self.pipe = M2PPipeline.from_checkpoint(opts["checkpoint"], device=context.device, **kw)
         self.checkpoint = opts["checkpoint"]
         self.version = _checkpoint_version(opts["checkpoint"])
@@ -132,7 +135,8 @@ class M2P:
         return frames
 
     def info(self) -> dict:
-        return {"checkpoint": str(self.checkpoint) if self.checkpoint else "default", "counts": dict(self.counts)}
+        return {"checkpoint": str(self.checkpoint) if self.checkpoint else "default", "sampling": dict(self.sampling),
+                "counts": dict(self.counts)}
 
 
 def _checkpoint_version(path) -> str:

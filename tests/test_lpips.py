@@ -65,3 +65,20 @@ def test_archive_heads_equal_lpips_package():
         model = lpips_net(net, "cpu")
         for i in range(5):
             assert np.array_equal(tensors[f"jax_heads.{i}.weight"], model.heads[i].numpy())
+
+
+def test_distance_is_forward_with_gradients():
+    """LPIPSNet.distance (a training loss) returns forward's values and passes gradients to its input."""
+    import torch
+
+    from evalkit.features.lpips_net import LPIPSNet
+
+    net = LPIPSNet("alex")
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(2, 3, 64, 64, generator=g) * 2 - 1, torch.rand(2, 3, 64, 64, generator=g) * 2 - 1
+    a.requires_grad_(True)
+    d = net.distance(a, b)
+    d.sum().backward()
+    torch.testing.assert_close(d.detach(), net(a.detach(), b), rtol=0, atol=0)
+    assert a.grad is not None and a.grad.abs().sum() > 0
+    assert not any(p.requires_grad for p in net.parameters())

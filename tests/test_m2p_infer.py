@@ -79,6 +79,35 @@ def test_window_averaging_matches_one_window_for_a_frame_local_denoiser():
     torch.testing.assert_close(one, many, atol=1e-5, rtol=1e-5)
 
 
+def test_init_strength_starts_from_the_noised_prior_and_runs_the_remaining_steps():
+    """strength s: the first denoiser call sees add_noise(prior, noise, t) at the step s of the way up the
+    schedule, and round(s·steps) steps run; strength 1 ignores the prior (bit-identical to no prior)."""
+    from evalkit.errors import EvalkitError
+    from evalkit.models.m2p.scheduler import add_noise
+
+    noise = torch.randn(1, 4, 12, 3, 3, generator=torch.Generator().manual_seed(2))
+    prior = torch.randn(1, 4, 1, 3, 3, generator=torch.Generator().manual_seed(3))
+    st = LongVideoSettings(segment_frames=12, window=12, overlap=0, carry=0, steps=10)
+    seen = []
+
+    def record(x, t, starts):
+        seen.append((int(t), x.clone()))
+        return 0.5 * x
+
+    plain = sample_long(record, noise, st)
+    assert len(seen) == 10
+    assert torch.equal(sample_long(record, noise, st, prior=prior, strength=1.0), plain)
+    seen.clear()
+    sample_long(record, noise, st, prior=prior, strength=0.4)
+    sched = make_scheduler()
+    sched.set_timesteps(10)
+    t0 = sched.timesteps[6]
+    assert len(seen) == 4 and seen[0][0] == int(t0)
+    torch.testing.assert_close(seen[0][1], add_noise(sched, prior.expand_as(noise), noise, t0.view(1)))
+    with pytest.raises(EvalkitError):
+        sample_long(record, noise, st, prior=prior, strength=0.0)
+
+
 # the generator interface on the toy model --------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def pipeline():

@@ -202,3 +202,58 @@ def test_load_clip_from_sample_files(tmp_path):
     sample.guidance.pop("depth")
     with pytest.raises(EvalkitError, match="'depth' guidance"):
         load_clip(sample, CFG)
+
+
+# warm start at another frame size, the SD-style VAE loss ---------------------------------------------------------
+def test_warm_start_at_another_size_resamples_the_music_grid(tmp_path):
+    """A micro checkpoint at 32² (8² latents) starts a 64² run: every weight is kept except M2PEnc's
+    music → S² projection, whose grid rows are resampled bilinearly (a constant grid stays constant)."""
+    from evalkit.models.m2p.model import M2PModel
+    from evalkit.models.m2p.train import start_model
+
+    torch.manual_seed(0)
+    small = M2PModel(CFG)
+    with torch.no_grad():
+        small.m2penc.proj.weight.copy_(torch.linspace(-1, 1, 35).repeat(CFG.latent_size ** 2, 1))
+        small.m2penc.proj.bias.fill_(0.25)
+    save_checkpoint(small, tmp_path / "small.safetensors", {"stages": ["0", "1", "2", "3"]})
+    big_cfg = CFG.with_overrides(size=64, vae=dict(sample_size=64), unet=dict(sample_size=16))
+    model, meta = start_model(big_cfg, opts(tmp_path, 0, init=tmp_path / "small.safetensors"), "cpu")
+    w = model.m2penc.proj.weight
+    assert w.shape == (16 * 16, 35) and meta["stages"] == ["0", "1", "2", "3"]
+    torch.testing.assert_close(w, torch.linspace(-1, 1, 35).repeat(256, 1))
+    assert torch.allclose(model.m2penc.proj.bias, torch.tensor(0.25))
+    mine, theirs = small.state_dict(), model.state_dict()
+    same = [k for k in mine if not k.startswith("m2penc.proj") and not k.endswith("pos_embed.pe")]
+    assert all(torch.equal(mine[k], theirs[k]) for k in same)
+
+
+def test_sd_vae_loss_is_l1_plus_perceptual_plus_kl(monkeypatch):
+    """vae_loss="sd": loss = L1 + LPIPS(VGG) + 1e-6·KL, logged as (reconstruction MSE, LPIPS); the LPIPS net
+    is replaced here by a stand-in with a known value (its real weights are tested in test_lpips.py)."""
+    import evalkit.features.lpips_net as lpips_net
+    from evalkit.models.m2p.model import M2PModel
+    from evalkit.models.m2p.train import StageLoss
+
+    class Stand(torch.nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            assert net == "vgg"
+
+        def distance(self, a, b):
+            return ((a - b) ** 2).mean(dim=(1, 2, 3)) * 3.0
+
+    monkeypatch.setattr(lpips_net, "LPIPSNet", Stand)
+    torch.manual_seed(0)
+    model = M2PModel(CFG.with_overrides(vae_loss="sd"))
+    g = torch.Generator().manual_seed(0)
+    b = {"frames": torch.rand(2, 3, 1, CFG.size, CFG.size, generator=g) * 2 - 1,
+         "eps": torch.randn(2, 4, CFG.latent_size, CFG.latent_size, generator=g)}
+    loss, mse, lp = StageLoss(model, 0)(b)
+    x = b["frames"][:, :, 0]
+    dist = model.vae.encode(x).latent_dist
+    rec = model.vae.decode(dist.mean + dist.std * b["eps"]).sample
+    expect = (rec - x).abs().mean() + 3.0 * ((rec - x) ** 2).mean() + 1e-6 * dist.kl().mean() / b["eps"][0].numel()
+    torch.testing.assert_close(loss, expect, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(mse, ((rec - x) ** 2).mean(), rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(lp, 3.0 * ((rec - x) ** 2).mean(), rtol=1e-5, atol=1e-7)

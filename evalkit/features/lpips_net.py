@@ -115,6 +115,10 @@ class LPIPSNet(nn.Module):
     @torch.inference_mode()
     def forward(self, x0: torch.Tensor, x1: torch.Tensor, spatial: bool = False) -> torch.Tensor:
         """LPIPS per image (N,). spatial=False: mean of each layer map; True: mean of the maps upsampled to H×W."""
+        return self.distance(x0, x1, spatial)
+
+    def distance(self, x0: torch.Tensor, x1: torch.Tensor, spatial: bool = False) -> torch.Tensor:
+        """``forward`` with autograd (a training loss: gradients flow to the inputs, the net stays frozen)."""
         maps = self.layer_distances(x0, x1)
         if spatial:
             size = x0.shape[-2:]

@@ -71,29 +71,40 @@ DenoiseFn = Callable[[torch.Tensor, torch.Tensor, list], torch.Tensor]
 
 @torch.no_grad()
 def sample_long(denoise: DenoiseFn, noise: torch.Tensor, settings: LongVideoSettings, scheduler=None,
-                continuation: bool = True, progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+                continuation: bool = True, progress: Callable[[int, int], None] | None = None,
+                prior: torch.Tensor | None = None, strength: float = 1.0) -> torch.Tensor:
     """Sample latents of shape ``noise.shape`` = (B, C, N, h, w).
 
     ``denoise(x, t, starts)`` gets windows stacked along the batch (window-major: x is (len(starts)·B, C, W,
     h, w), window i covering absolute frames starts[i] … starts[i]+W) and returns the (guided) v-prediction.
     ``continuation=False`` samples the segments independently (the ablation the continuity test compares to).
+    ``prior`` (B, C, 1, h, w) with ``strength`` < 1 starts every frame from the prior noised to the level
+    ``strength`` of the way up the schedule and runs only the remaining steps (SDEdit); strength 1 is pure noise.
     """
     settings.check()
+    if not 0 < strength <= 1:
+        raise EvalkitError(f"init strength {strength} must be in (0, 1]")
     scheduler = scheduler or make_scheduler()
+    scheduler.set_timesteps(settings.steps, device=noise.device)
+    skip = settings.steps - max(1, round(strength * settings.steps)) if prior is not None else 0
+    timesteps = scheduler.timesteps[skip:]
     b, n = noise.shape[0], noise.shape[2]
     out = torch.empty_like(noise)
     segs = segments(n, settings.segment_frames, settings.carry)
-    total_steps, done = len(segs) * settings.steps, 0
+    total_steps, done = len(segs) * len(timesteps), 0
     for k, (a, e) in enumerate(segs):
         c = settings.carry if (k > 0 and continuation) else 0
         known = out[:, :, a:a + c].clone() if c else None
         x = noise[:, :, a:e].clone()
+        if skip:
+            start = timesteps[0].view(1).expand(b).to(noise.device)
+            x = add_noise(scheduler, prior.to(x.dtype).expand_as(x), x, start)
         scheduler.set_timesteps(settings.steps, device=noise.device)
         wins = windows(e - a, settings.window, settings.overlap)
         # hand-over weights: carried frame j follows segment k with weight 1 − j/c (a hard replacement of
         # all c frames leaves a step at frame c; the ramp spreads it — see the README's continuity figures)
         w = (1 - torch.arange(c, device=x.device, dtype=x.dtype) / max(c, 1)).view(1, 1, -1, 1, 1)
-        for t in scheduler.timesteps:
+        for t in timesteps:
             if c:
                 tt = t.view(1).expand(b).to(noise.device)
                 x[:, :, :c] = w * add_noise(scheduler, known, noise[:, :, a:a + c], tt) + (1 - w) * x[:, :, :c]
@@ -142,10 +153,13 @@ class M2PSampler:
 
     @torch.no_grad()
     def latents(self, music: np.ndarray, reference: torch.Tensor, seed: int = 0, steps: int | None = None,
-                cfg_scale: float | None = None, continuation: bool = True, progress=None) -> torch.Tensor:
-        """music (N, D) features at the model fps; reference (3, S, S) in [-1, 1] → latents (1, 4, N, h, w)."""
+                cfg_scale: float | None = None, continuation: bool = True, progress=None,
+                init_strength: float | None = None) -> torch.Tensor:
+        """music (N, D) features at the model fps; reference (3, S, S) in [-1, 1] → latents (1, 4, N, h, w).
+        ``init_strength`` < 1 starts from the reference's latent noised to that level (``sample_long``)."""
         m, cfg = self.model, self.cfg
         scale = cfg.cfg_scale if cfg_scale is None else cfg_scale
+        strength = cfg.init_strength if init_strength is None else init_strength
         n = int(music.shape[0])
         feats = torch.as_tensor(music, dtype=torch.float32, device=self.device).unsqueeze(0)
         ctx = m.reference(reference.unsqueeze(0).to(self.device, self.dtype))
@@ -177,8 +191,10 @@ class M2PSampler:
         gen = torch.Generator().manual_seed(int(seed))
         shape = (1, cfg.vae["latent_channels"], n, cfg.latent_size, cfg.latent_size)
         noise = torch.randn(shape, generator=gen).to(self.device)
+        prior = m.encode(reference.unsqueeze(0).to(self.device, self.dtype)).float()[:, :, None] if strength < 1 else None
         try:
-            return sample_long(denoise, noise, self.settings(steps), continuation=continuation, progress=progress)
+            return sample_long(denoise, noise, self.settings(steps), continuation=continuation, progress=progress,
+                               prior=prior, strength=strength)
         finally:
             m.bank.clear()
 

@@ -49,10 +49,12 @@ class M2PPipeline:
     name = "m2p"
 
     def __init__(self, model, device="cpu", dtype=torch.float32, steps: int | None = None,
-                 cfg_scale: float | None = None, jukebox_dir: str | Path | None = None):
+                 cfg_scale: float | None = None, jukebox_dir: str | Path | None = None,
+                 init_strength: float | None = None):
         self.sampler = M2PSampler(model, device, dtype)
         self.cfg = model.cfg
         self.steps, self.cfg_scale, self.jukebox_dir = steps, cfg_scale, jukebox_dir
+        self.init_strength = init_strength
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, device: str | None = None,
@@ -81,7 +83,8 @@ class M2PPipeline:
         ref = load_reference(reference_image)
         feats = self.music(music_path, num_frames, fps) if music is None else np.asarray(music, np.float32)
         ref_t = to_unit(torch.from_numpy(resize_square(ref, self.cfg.size))).permute(2, 0, 1)
-        lat = self.sampler.latents(feats, ref_t, seed, self.steps, self.cfg_scale, continuation, progress)
+        lat = self.sampler.latents(feats, ref_t, seed, self.steps, self.cfg_scale, continuation, progress,
+                                   self.init_strength)
         frames = retime(self.sampler.decode(lat), self.cfg.fps, fps, num_frames)
         return paste_square(frames, ref)
 

@@ -2,7 +2,9 @@
 
 Stages (paper numbering; ``0`` is the tiny model's own VAE, which the full model takes from SD):
 
-* 0 — VAE: MSE + 1e-6·KL on single frames; afterwards the latent scale is set to 1/std of the latents.
+* 0 — VAE on single frames: ``vae_loss="mse"`` MSE + 1e-6·KL (the first tiny run); ``"sd"`` the SD autoencoder's
+  recipe without its discriminator, L1 + LPIPS(VGG) + 1e-6·KL. Afterwards the latent scale is set to 1/std of
+  the latents.
 * 2 — image stage: guidance encoders + reference U-Net + the denoiser's spatial layers (+ the tiny image
   encoder) on single frames (F = 1, motion modules frozen at identity); min-SNR v-loss in latent space
   (CHAMP stage 1; the paper's "pixel MSE" would need VAE decoding in the loop).
@@ -42,7 +44,7 @@ from ..trainlog import flush_log, plot_curves, plot_log, progress_bar, start_log
 
 STAGE_NAMES = {0: "vae", 1: "m2penc", 2: "image", 3: "temporal"}
 PREREQUISITES = {0: (), 2: ("0",), 1: ("2",), 3: ("1", "2")}
-PART_NAMES = {0: ("rec_mse", "kl"), 1: ("guid_mse", "heat_mse"), 2: ("v_loss", "keep_frac"),
+PART_NAMES = {0: ("rec_mse", "lpips_vgg"), 1: ("guid_mse", "heat_mse"), 2: ("v_loss", "keep_frac"),
               3: ("diffusion", "m2penc")}
 
 
@@ -97,6 +99,10 @@ class StageLoss(nn.Module):
         super().__init__()
         self.model, self.stage = model, stage
         self.scheduler = make_scheduler()
+        if stage == 0 and model.cfg.vae_loss == "sd":
+            from evalkit.features.lpips_net import LPIPSNet
+
+            self.perceptual = LPIPSNet("vgg")  # frozen; VGG as SD's autoencoder (the metric's default is alex)
 
     def forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return getattr(self, f"_stage{self.stage}")(batch)
@@ -108,7 +114,10 @@ class StageLoss(nn.Module):
         rec = self.model.vae.decode(z).sample
         mse = F.mse_loss(rec.float(), x.float())
         kl = dist.kl().mean() / z[0].numel()
-        return mse + 1e-6 * kl, mse.detach(), kl.detach()
+        if self.model.cfg.vae_loss == "mse":
+            return mse + 1e-6 * kl, mse.detach(), torch.zeros(())
+        lp = self.perceptual.distance(rec, x).mean()
+        return F.l1_loss(rec.float(), x.float()) + lp + 1e-6 * kl, mse.detach(), lp.detach()
 
     def _latents(self, frames):
         m = self.model
@@ -199,6 +208,8 @@ def start_model(cfg: M2PConfig, opts: TrainOptions, device) -> tuple[M2PModel, d
         ck_cfg, meta, tensors = read_checkpoint(init)
         if ck_cfg.name != cfg.name:
             raise EvalkitError(f"checkpoint is config '{ck_cfg.name}', training '{cfg.name}'", path=init)
+        if ck_cfg.latent_size != cfg.latent_size:
+            tensors = resize_latent_grid(tensors, ck_cfg.latent_size, cfg.latent_size)
         model = M2PModel(cfg)
         load_state(model, tensors, init)
     elif opts.init is not None:
@@ -212,6 +223,18 @@ def start_model(cfg: M2PConfig, opts: TrainOptions, device) -> tuple[M2PModel, d
                            f"(done: {', '.join(done) or 'none'})", path=init,
                            hint="tiny order: 0 (VAE), 2 (image; trains the guidance encoders that teach stage 1), 1, 3")
     return model.to(device), meta
+
+
+def resize_latent_grid(tensors: dict, old: int, new: int) -> dict:
+    """Warm start at another frame size: every weight is size-free (convolutions, attention over tokens)
+    except M2PEnc's music → S² projection, whose rows are a grid; it is resampled bilinearly to the new grid."""
+    out = dict(tensors)
+    for key in ("m2penc.proj.weight", "m2penc.proj.bias"):
+        w = tensors[key].float()
+        grid = w.reshape(old, old, -1).permute(2, 0, 1)[None]  # (1, D, S, S); bias: D = 1
+        grid = F.interpolate(grid, size=(new, new), mode="bilinear", align_corners=False)
+        out[key] = grid[0].permute(1, 2, 0).reshape(new * new, *w.shape[1:]).to(tensors[key].dtype)
+    return out
 
 
 def train_stage(cfg: M2PConfig, data: ClipSet, opts: TrainOptions) -> dict:

@@ -2,7 +2,8 @@
 # Train the tiny m2p checkpoint on one GPU (H200) and produce the README figures.
 #
 #   models/m2p/train_gpu.sh data    # SDGPip training set: 600 clips × 6 s, 128², 10 fps   (~1 min on 16 cores)
-#   models/m2p/train_gpu.sh train   # stages 0,2,1,3 within an 8-minute training budget, export tiny.safetensors
+#   models/m2p/train_gpu.sh train   # stages 0,2,1,3 within $MINUTES of training, export tiny.safetensors
+#                                   # (INIT=ckpt: warm start, e.g. the 128² tiny from the 64² checkpoint)
 #   models/m2p/train_gpu.sh eval    # 20-s continuity figure, M2PEnc pose sync, controls table (own / shifted / static)
 #   models/m2p/train_gpu.sh all     # the three in a row
 #
@@ -15,6 +16,7 @@ DATA=${DATA:-runs/sdgpip-train-128}
 RUN=${RUN:-runs/m2p-tiny-gpu}
 JOBS=${JOBS:-$(nproc)}
 MINUTES=${MINUTES:-8}
+INIT=${INIT:-}
 CKPT=models/m2p/checkpoints/tiny.safetensors
 RESULTS=models/m2p/results
 
@@ -29,7 +31,7 @@ step_data() {
 step_train() {
   step_data
   rm -rf "$RUN"; mkdir -p "$(dirname "$RUN")"  # tee writes $RUN.log beside the run folder
-  uv run evalkit train m2p --config tiny --stage 0,2,1,3 --data "$DATA" --out "$RUN" \
+  uv run evalkit train m2p --config tiny --stage 0,2,1,3 --data "$DATA" --out "$RUN" ${INIT:+--init "$INIT"} \
     --max-minutes "$MINUTES" --jobs "$JOBS" --export "$CKPT" 2>&1 | tee "$RUN.log"
   mkdir -p "$RESULTS"
   cp "$RUN/loss_curves.png" "$RESULTS/loss_curves.png"
