@@ -106,18 +106,18 @@ class M2P:
 
     def __init__(self, context: GeneratorContext):
         opts = take_options(context, self.name, {"checkpoint": None, "steps": None, "cfg_scale": None,
-                                                 "init_strength": None})
+                                                 "init_strength": None, "keep_reference": None})
         try:
             from evalkit.models.m2p.pipeline import M2PPipeline
         except ImportError as err:
             raise EvalkitError(f"generator 'm2p' is not available: cannot import evalkit.models.m2p.pipeline "
                                f"({type(err).__name__}: {err})") from None
-        kinds = {"steps": int, "cfg_scale": float, "init_strength": float}
+        kinds = {"steps": int, "cfg_scale": float, "init_strength": float, "keep_reference": float}
         try:
             kw = {k: kind(opts[k]) for k, kind in kinds.items() if opts[k] is not None}
         except ValueError as err:
             raise EvalkitError(f"generator 'm2p': bad option value ({err})",
-                               hint="steps is an integer; cfg_scale and init_strength are numbers") from None
+                               hint="steps is an integer; cfg_scale, init_strength and keep_reference are numbers") from None
         self.sampling = kw
         self.pipe = M2PPipeline.from_checkpoint(opts["checkpoint"], device=context.device, **kw)
         self.checkpoint = opts["checkpoint"]

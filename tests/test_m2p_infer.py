@@ -130,6 +130,38 @@ def test_generate_shape_fps_and_seeds(pipeline):
     assert np.array_equal(out, again) and not np.array_equal(out, other)
 
 
+def test_keep_reference_pastes_only_what_the_model_changed():
+    from evalkit.models.m2p.pipeline import paste_changes
+
+    rng = np.random.default_rng(0)
+    ref = rng.integers(40, 180, (48, 64, 3), dtype=np.uint8)  # centre square: columns 8..56, 3 pixels per pixel
+    recon = rng.integers(40, 200, (16, 16, 3), dtype=np.uint8)  # the VAE's copy differs everywhere
+    frames = np.repeat(recon[None], 3, axis=0).astype(np.int16)
+    frames[1, 4:12, 4:12] += 60  # one frame changes a block by far more than τ
+    out = paste_changes(np.clip(frames, 0, 255).astype(np.uint8), recon, ref, tau=10.0)
+    assert np.array_equal(out[0], ref) and np.array_equal(out[2], ref)  # unchanged frames: the exact reference
+    inside = (slice(16, 32), slice(8 + 16, 8 + 32))  # well inside the moved block (rows/columns 12..36 there)
+    added = out[1][inside].astype(int) - ref[inside].astype(int)  # reference + change
+    assert abs(added.mean() - 60) < 0.5 and np.abs(added - 60).max() <= 3  # ≤ 3: the cubic upsampling's ringing
+    assert np.array_equal(out[1, :, :8], ref[:, :8])  # outside the square: untouched
+    small = (recon.astype(np.int16) + 5)[None].astype(np.uint8)  # a change of 5 everywhere, under τ
+    assert np.array_equal(paste_changes(small, recon, ref, tau=10.0)[0], ref)
+    assert np.abs(paste_changes(small, recon, ref, tau=0.0)[0, :, 8:56].astype(int) - ref[:, 8:56] - 5).max() <= 1
+
+
+def test_keep_reference_option_reaches_the_pipeline(pipeline):
+    from evalkit.errors import EvalkitError
+    from evalkit.models.m2p.pipeline import M2PPipeline
+
+    ref = np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    music = np.random.default_rng(1).normal(size=(11, 35)).astype(np.float32)
+    keep = M2PPipeline(pipeline.sampler.model, keep_reference=255.0)  # nothing passes: the reference, every frame
+    out = keep.generate(None, ref, num_frames=10, fps=10.0, seed=0, music=music)
+    assert np.array_equal(out, np.repeat(ref[None], 10, axis=0))
+    with pytest.raises(EvalkitError, match="keep_reference"):
+        M2PPipeline(pipeline.sampler.model, keep_reference=-1)
+
+
 def test_retime_blends_neighbours():
     from evalkit.models.m2p.infer import model_frames, retime
 

@@ -6,6 +6,11 @@ is brought back to the caller's frame rate (linear blending of neighbouring mode
 reference image's size: the generated square is resized into the reference's centre square and the rest
 of the frame keeps the reference image (for square references — the synthetic split — this is a plain
 resize).
+
+``keep_reference=τ`` (off by default) keeps the reference image's own pixels where the model leaves them alone:
+the output is the reference plus the model's change, ``generated − VAE(reference)`` at the model's size, where
+that change (blurred, max over channels, 0–255) exceeds τ, ramping in over τ..2τ. It undoes the VAE's and
+the upsampling's losses on what did not move (background, still body parts); what moved is the model's.
 """
 from __future__ import annotations
 
@@ -45,16 +50,36 @@ def paste_square(frames: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return out
 
 
+def paste_changes(frames: np.ndarray, recon: np.ndarray, reference: np.ndarray, tau: float) -> np.ndarray:
+    """The reference image plus the model's change: frames (T, s, s, 3) and recon (s, s, 3), the VAE's copy of
+    the reference at the model's size; the change counts where its blurred magnitude passes ``tau``."""
+    import cv2
+
+    h, w = reference.shape[:2]
+    top, left, side = square_crop_box(h, w)
+    change = frames.astype(np.float32) - recon.astype(np.float32)[None]
+    mag = np.stack([cv2.GaussianBlur(np.abs(c).max(-1), (0, 0), 1.5) for c in change])
+    gate = np.clip((mag - tau) / max(tau, 1.0), 0, 1) if tau > 0 else np.ones_like(mag)
+    out = np.repeat(reference[None].astype(np.float32), len(frames), axis=0)
+    for i, (c, g) in enumerate(zip(change, gate)):
+        out[i, top:top + side, left:left + side] += cv2.resize(c * g[..., None], (side, side),
+                                                                interpolation=cv2.INTER_CUBIC)
+    return np.clip(out.round(), 0, 255).astype(np.uint8)
+
+
 class M2PPipeline:
     name = "m2p"
 
     def __init__(self, model, device="cpu", dtype=torch.float32, steps: int | None = None,
                  cfg_scale: float | None = None, jukebox_dir: str | Path | None = None,
-                 init_strength: float | None = None):
+                 init_strength: float | None = None, keep_reference: float | None = None):
         self.sampler = M2PSampler(model, device, dtype)
         self.cfg = model.cfg
         self.steps, self.cfg_scale, self.jukebox_dir = steps, cfg_scale, jukebox_dir
         self.init_strength = init_strength
+        if keep_reference is not None and not 0 <= keep_reference <= 255:
+            raise EvalkitError(f"keep_reference is a threshold in 0..255 (pixel units), got {keep_reference}")
+        self.keep_reference = keep_reference
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, device: str | None = None,
@@ -86,5 +111,9 @@ class M2PPipeline:
         lat = self.sampler.latents(feats, ref_t, seed, self.steps, self.cfg_scale, continuation, progress,
                                    self.init_strength)
         frames = retime(self.sampler.decode(lat), self.cfg.fps, fps, num_frames)
-        return paste_square(frames, ref)
+        if self.keep_reference is None:
+            return paste_square(frames, ref)
+        recon = self.sampler.decode(self.sampler.model.encode(ref_t[None].to(self.sampler.device,
+                                                                             self.sampler.dtype)).transpose(0, 1)[None])
+        return paste_changes(frames, recon[0], ref, self.keep_reference)
 
