@@ -38,11 +38,7 @@ class GroundTruthAt:
     def _vae_round_trip(self, frames: np.ndarray) -> np.ndarray:
         import torch
 
-        sampler = self.pipe.sampler
-        x = to_unit(torch.from_numpy(frames)).permute(0, 3, 1, 2).to(sampler.device, sampler.dtype)
-        with torch.no_grad():
-            z = sampler.model.encode(x)  # distribution mean, scaled as the denoiser sees it
-        return sampler.decode(z.permute(1, 0, 2, 3)[None])
+        return self.pipe.sampler.round_trip(to_unit(torch.from_numpy(frames)).permute(0, 3, 1, 2))
 
 
 def ceiling(checkpoint, out: Path, device: str = "cpu", metrics=("ssim", "psnr", "l1", "lpips")) -> dict:

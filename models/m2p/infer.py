@@ -99,7 +99,6 @@ def sample_long(denoise: DenoiseFn, noise: torch.Tensor, settings: LongVideoSett
         if skip:
             start = timesteps[0].view(1).expand(b).to(noise.device)
             x = add_noise(scheduler, prior.to(x.dtype).expand_as(x), x, start)
-        scheduler.set_timesteps(settings.steps, device=noise.device)
         wins = windows(e - a, settings.window, settings.overlap)
         # hand-over weights: carried frame j follows segment k with weight 1 − j/c (a hard replacement of
         # all c frames leaves a step at frame c; the ramp spreads it — see the README's continuity figures)
@@ -197,6 +196,12 @@ class M2PSampler:
                                prior=prior, strength=strength)
         finally:
             m.bank.clear()
+
+    @torch.no_grad()
+    def round_trip(self, images: torch.Tensor) -> np.ndarray:
+        """(N, 3, S, S) in [-1, 1] through the VAE (latent means) and back → uint8 (N, S, S, 3)."""
+        z = self.model.encode(images.to(self.device, self.dtype))
+        return self.decode(z.transpose(0, 1)[None])
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor, chunk: int = 32) -> np.ndarray:

@@ -113,7 +113,5 @@ class M2PPipeline:
         frames = retime(self.sampler.decode(lat), self.cfg.fps, fps, num_frames)
         if self.keep_reference is None:
             return paste_square(frames, ref)
-        recon = self.sampler.decode(self.sampler.model.encode(ref_t[None].to(self.sampler.device,
-                                                                             self.sampler.dtype)).transpose(0, 1)[None])
-        return paste_changes(frames, recon[0], ref, self.keep_reference)
+        return paste_changes(frames, self.sampler.round_trip(ref_t[None])[0], ref, self.keep_reference)
 
