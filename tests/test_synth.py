@@ -240,6 +240,23 @@ def test_default_split_made_once_in_the_cache(tmp_path, monkeypatch):
         registry.get_split("synth", "val")
 
 
+def test_default_split_key_follows_the_generator_code(tmp_path):
+    """The cache key hashes the generator's sources: edit one and the default split is looked for elsewhere
+    (a version-only key served a split made by older generator code); README figures do not count."""
+    import shutil
+
+    from evalkit.data.synth import default
+
+    src = tmp_path / "synth"
+    shutil.copytree(Path(default.__file__).parent, src, ignore=shutil.ignore_patterns("__pycache__"))
+    assert default.generator_fingerprint(src) == default.generator_fingerprint()
+    assert default.generator_fingerprint() in default.default_root().name
+    (src / "figures.py").write_text("# only figures\n")
+    assert default.generator_fingerprint(src) == default.generator_fingerprint()
+    (src / "motion.py").write_text((src / "motion.py").read_text() + "\n# a change\n")
+    assert default.generator_fingerprint(src) != default.generator_fingerprint()
+
+
 def test_cli_synth_ls_validate(tmp_path, capsys):
     from evalkit.cli import main
 

@@ -46,6 +46,8 @@ class M2PConfig:
     steps: int = 20  # DDIM steps at inference
     cfg_scale: float = 2.5
     init_strength: float = 1.0  # < 1: sampling starts from the reference latent noised to this level (SDEdit)
+    guidance_source: str = "m2penc"  # denoiser guidance at inference: M2PEnc's features, or "keypoints" (drawn)
+    guidance_dropout: float = 0.0  # stages 2/3: share of samples whose non-skeleton maps are zeroed (keypoints)
     uncond_ratio: float = 0.1  # training dropout of the reference (CLIP + reference U-Net) condition
     snr_gamma: float = 5.0
     noise_offset: float = 0.05
@@ -173,6 +175,10 @@ TINY = M2PConfig(
     m2penc=dict(channels=64, layers=2, heads=4, heat_channels=17, max_frames=64),
     heatmap_sigma=2.0,  # latent pixels of 32²: the same 8 image pixels (at 128²) as σ = 1 on the 64² model's 16²
     motion_weight=2.0,  # ours: without it M2PEnc regresses to a static mean pose (models/m2p/README.md)
+    # ours: the denoiser is driven by M2PEnc's keypoints drawn as skeleton maps (keypoint_guidance.py); stage 2
+    # drops the other maps for 70 % of its samples so it renders from the skeleton alone
+    guidance_source="keypoints",
+    guidance_dropout=0.7,
     train_image_encoder=True,
     # sized for one H200 within a 15-minute budget, warm-started from the 64² model (train_gpu.sh); the budget,
     # not the steps, ends a stage

@@ -84,25 +84,6 @@ def _plot(result: dict, png: Path) -> None:
     plt.close(fig)
 
 
-def heat_sequence(model, feats: np.ndarray) -> np.ndarray:
-    """M2PEnc heatmaps (T, K, s, s) for a whole clip: windows of ``cfg.window`` frames, overlaps averaged."""
-    import torch
-
-    from .infer import windows
-
-    cfg = model.cfg
-    x = torch.as_tensor(feats, dtype=torch.float32).unsqueeze(0)
-    param = next(model.m2penc.parameters())
-    acc, count = None, np.zeros(len(feats))
-    with torch.no_grad():
-        for a, b in windows(len(feats), cfg.window, cfg.overlap):
-            heat = model.m2penc(x[:, a:b].to(param.device, param.dtype))[1][0].float().permute(1, 0, 2, 3).cpu()
-            acc = torch.zeros((len(feats),) + heat.shape[1:]) if acc is None else acc
-            acc[a:b] += heat
-            count[a:b] += 1
-    return (acc / torch.as_tensor(count, dtype=torch.float32).view(-1, 1, 1, 1)).numpy()
-
-
 def heat_to_track(heat: np.ndarray, fps: float):
     """Soft-argmax keypoints (latent pixels) with the peak value as confidence → PoseTrack."""
     from evalkit.pose import PoseTrack
@@ -124,6 +105,7 @@ def pose_sync(checkpoint, out: Path, device: str = "cpu") -> dict:
     from evalkit.pose import PoseTrack
 
     from .data import frame_indices
+    from .keypoint_guidance import heat_sequence
     from .pipeline import M2PPipeline
 
     out.mkdir(parents=True, exist_ok=True)
@@ -138,7 +120,8 @@ def pose_sync(checkpoint, out: Path, device: str = "cpu") -> dict:
         row = {"id": s.id}
         for label, f in (("own", feats[i]), ("shifted", feats[(i + 1) % len(samples)])):
             m = min(n, len(f))
-            track = heat_to_track(heat_sequence(model, f[:m]), cfg.fps)
+            heat = heat_sequence(model, f[:m], cfg.window, cfg.overlap)[0].permute(1, 0, 2, 3).cpu().numpy()
+            track = heat_to_track(heat, cfg.fps)
             row[label] = beat_align_2d(track, beats[beats < m])["beat_align"]
         idx = frame_indices(s.num_frames, s.fps, cfg.fps)[:n]
         kp = np.asarray(s.joints2d, np.float64)[idx]

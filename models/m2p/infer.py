@@ -153,10 +153,17 @@ class M2PSampler:
     @torch.no_grad()
     def latents(self, music: np.ndarray, reference: torch.Tensor, seed: int = 0, steps: int | None = None,
                 cfg_scale: float | None = None, continuation: bool = True, progress=None,
-                init_strength: float | None = None) -> torch.Tensor:
+                init_strength: float | None = None, guidance: torch.Tensor | None = None,
+                guidance_source: str | None = None) -> torch.Tensor:
         """music (N, D) features at the model fps; reference (3, S, S) in [-1, 1] → latents (1, 4, N, h, w).
-        ``init_strength`` < 1 starts from the reference's latent noised to that level (``sample_long``)."""
+        ``init_strength`` < 1 starts from the reference's latent noised to that level (``sample_long``).
+        ``guidance`` (1, C_guid, N, h, w) replaces M2PEnc's guidance features (e.g. from rendered maps);
+        ``guidance_source="keypoints"`` makes it from M2PEnc's keypoints (``keypoint_guidance``)."""
         m, cfg = self.model, self.cfg
+        if guidance is None and (guidance_source or cfg.guidance_source) == "keypoints":
+            from .keypoint_guidance import keypoint_guidance
+
+            guidance = keypoint_guidance(m, music)
         scale = cfg.cfg_scale if cfg_scale is None else cfg_scale
         strength = cfg.init_strength if init_strength is None else init_strength
         n = int(music.shape[0])
@@ -165,7 +172,9 @@ class M2PSampler:
         base = dict(m.bank.features)
         guid_cache: dict[tuple[int, int], torch.Tensor] = {}
 
-        def guidance(start: int, length: int) -> torch.Tensor:
+        def window_guidance(start: int, length: int) -> torch.Tensor:
+            if guidance is not None:
+                return guidance[:, :, start:start + length].to(self.device, self.dtype)
             key = (start, length)
             if key not in guid_cache:  # M2PEnc does not depend on t: once per window
                 guid_cache[key] = m.m2penc(feats[:, start:start + length].to(self.dtype))[0]
@@ -174,7 +183,7 @@ class M2PSampler:
         def denoise(x, t, starts):
             k, w = len(starts), x.shape[2]
             x = x.to(self.dtype)  # the sampler keeps its latents in float32
-            guid = torch.cat([guidance(s, w) for s in starts])
+            guid = torch.cat([window_guidance(s, w) for s in starts])
             tt = t.to(self.device).view(1)
             if scale == 1.0:
                 m.bank.keep = None

@@ -23,6 +23,7 @@ from evalkit.errors import EvalkitError
 
 from .data import _read_image, resize_square, square_crop_box, to_unit
 from .infer import M2PSampler, model_frames, retime
+from .keypoint_guidance import SOURCES
 from .music import music_features
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "tiny.safetensors"
@@ -72,7 +73,8 @@ class M2PPipeline:
 
     def __init__(self, model, device="cpu", dtype=torch.float32, steps: int | None = None,
                  cfg_scale: float | None = None, jukebox_dir: str | Path | None = None,
-                 init_strength: float | None = None, keep_reference: float | None = None):
+                 init_strength: float | None = None, keep_reference: float | None = None,
+                 guidance_source: str | None = None):
         self.sampler = M2PSampler(model, device, dtype)
         self.cfg = model.cfg
         self.steps, self.cfg_scale, self.jukebox_dir = steps, cfg_scale, jukebox_dir
@@ -80,6 +82,9 @@ class M2PPipeline:
         if keep_reference is not None and not 0 <= keep_reference <= 255:
             raise EvalkitError(f"keep_reference is a threshold in 0..255 (pixel units), got {keep_reference}")
         self.keep_reference = keep_reference
+        if guidance_source is not None and guidance_source not in SOURCES:
+            raise EvalkitError(f"guidance_source is one of {', '.join(SOURCES)}, got {guidance_source!r}")
+        self.guidance_source = guidance_source
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, device: str | None = None,
@@ -109,7 +114,7 @@ class M2PPipeline:
         feats = self.music(music_path, num_frames, fps) if music is None else np.asarray(music, np.float32)
         ref_t = to_unit(torch.from_numpy(resize_square(ref, self.cfg.size))).permute(2, 0, 1)
         lat = self.sampler.latents(feats, ref_t, seed, self.steps, self.cfg_scale, continuation, progress,
-                                   self.init_strength)
+                                   self.init_strength, guidance_source=self.guidance_source)
         frames = retime(self.sampler.decode(lat), self.cfg.fps, fps, num_frames)
         if self.keep_reference is None:
             return paste_square(frames, ref)

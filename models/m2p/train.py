@@ -36,6 +36,7 @@ from evalkit.errors import EvalkitError
 
 from .config import M2PConfig
 from .data import ClipSet
+from .keypoint_guidance import drop_maps, skeleton_type
 from .m2penc import m2penc_loss
 from .model import M2PModel, load_checkpoint, load_state, read_checkpoint, save_checkpoint
 from .scheduler import add_noise, diffusion_loss, make_scheduler
@@ -137,8 +138,16 @@ class StageLoss(nn.Module):
         m.bank.clear()
         return diffusion_loss(self.scheduler, v, z0, noise, b["t"], cfg.snr_gamma)
 
+    def _maps(self, b, all_dropped: bool = False) -> dict:
+        """The batch's guidance maps, non-skeleton ones zeroed for the samples drawn for ``guidance_dropout``
+        (or for all samples): the denoiser learns to work from the skeleton alone (``keypoint_guidance``)."""
+        if not all_dropped and "drop" not in b:
+            return b["guidance"]
+        skeleton = skeleton_type(self.model.cfg.guidance_types)
+        return drop_maps(b["guidance"], skeleton, None if all_dropped else b["drop"])
+
     def _stage2(self, b):
-        guid = self.model.guidance(b["guidance"])
+        guid = self.model.guidance(self._maps(b))
         loss = self._diffusion(b, guid, grad_reference=True)
         return loss, loss.detach(), b["keep"].float().mean()
 
@@ -158,6 +167,9 @@ class StageLoss(nn.Module):
 
     def _stage3(self, b):
         guid, l_m2p, _ = self._m2penc(b)
+        if self.model.cfg.guidance_source == "keypoints":  # the skeleton of the true pose drives the denoiser
+            with torch.no_grad():
+                guid = self.model.guidance(self._maps(b, all_dropped=True))
         l_diff = self._diffusion(b, guid, grad_reference=False)
         return 0.5 * l_diff + 0.5 * l_m2p, l_diff.detach(), l_m2p.detach()
 
@@ -177,6 +189,8 @@ def draw_batch(data: ClipSet, cfg: M2PConfig, stage: int, n: int, frames: int, g
         b["noise_offset"] = torch.randn(shape[:2] + (1, 1, 1), generator=gen, device=dev)
         b["t"] = torch.randint(0, 1000, (n,), generator=gen, device=dev)
         b["keep"] = torch.rand(n, generator=gen, device=dev) >= cfg.uncond_ratio
+        if cfg.guidance_dropout > 0:  # drawn only then, so older runs resume with the same batches
+            b["drop"] = torch.rand(n, generator=gen, device=dev) < cfg.guidance_dropout
     return _to(b, device)
 
 

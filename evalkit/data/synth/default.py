@@ -1,7 +1,9 @@
 """The embedded default split ``synth``: a small SDGPip dataset made on first use, so every command runs
 with no download.
 
-It lives in ``$EVALKIT_CACHE/data/synth-<evalkit version>-<seed>``. The first caller builds it in a
+It lives in ``$EVALKIT_CACHE/data/synth-<evalkit version>-<generator fingerprint>-<seed>``: the fingerprint is
+a hash of the generator's sources, so a cached split made by older generator code is never read as today's (a
+version-only key once kept a stale split on a machine whose code had moved on). The first caller builds it in a
 temporary folder next to it, under a file lock, and renames it into place, so concurrent callers wait and
 then share one copy, and a crash never leaves a half-written split. For a given evalkit version and seed
 the files are byte-identical (see store.py).
@@ -9,6 +11,7 @@ the files are byte-identical (see store.py).
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -24,10 +27,22 @@ def default_config(seed: int = DEFAULT_SEED) -> SynthConfig:
     return SynthConfig(train=8, test=4, seconds=4.0, size=256, fps=30.0, seed=seed)
 
 
+NOT_CONTENT = ("figures.py", "preview.py")  # README figures: they do not change what is generated
+
+
+def generator_fingerprint(folder: Path = Path(__file__).resolve().parent) -> str:
+    """sha256 (first 10 hex digits) of the generator's Python sources, by file name and content."""
+    h = hashlib.sha256()
+    for path in sorted(folder.glob("*.py")):
+        if path.name not in NOT_CONTENT:
+            h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:10]
+
+
 def default_root(seed: int = DEFAULT_SEED) -> Path:
     from evalkit import __version__
 
-    return cache_dir("data") / f"synth-{__version__}-{seed}"
+    return cache_dir("data") / f"synth-{__version__}-{generator_fingerprint()}-{seed}"
 
 
 def ensure_default(seed: int = DEFAULT_SEED, jobs: int | None = None, progress=None) -> Path:

@@ -1,0 +1,99 @@
+"""Guidance drawn from M2PEnc's keypoints (``guidance_source="keypoints"``), instead of its regressed features.
+
+M2PEnc regresses the guidance encoders' summed features G* directly (the paper's path, ``"m2penc"``). Where the
+music does not fix the pose, that regression averages poses, and the denoiser turns the averaged features into
+limb fragments. This path reads keypoints from M2PEnc's heatmaps (soft-argmax, the readout `evaluate pose`
+scores), draws them as the DWPose-style skeleton map the skeleton encoder was trained on, and feeds the guidance
+encoders that map alone — the other map types (semantic, depth, …) are zero maps, which stages 2 and 3 train for
+with ``guidance_dropout`` — so the denoiser gets guidance on its training distribution.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .data import GUIDANCE_ALIASES
+from .infer import windows
+from .m2penc import soft_argmax
+
+SOURCES = ("m2penc", "keypoints")
+VISIBLE_PEAK = 0.1  # a joint whose heatmap peak stays below this is not drawn (targets peak at 1)
+
+
+def skeleton_type(types) -> str:
+    """The config's name for the skeleton map ('skeleton' in tiny, CHAMP's 'dwpose' in full)."""
+    for t in types:
+        if GUIDANCE_ALIASES.get(t, t) == "skeleton":
+            return t
+    raise ValueError(f"no skeleton guidance among {tuple(types)}")
+
+
+def drop_maps(maps: dict[str, torch.Tensor], skeleton: str, drop: torch.Tensor | None = None) -> dict:
+    """Zero every map but the skeleton, for the samples where ``drop`` (B,) is True (all when None)."""
+    out = {}
+    for k, v in maps.items():
+        if k == skeleton:
+            out[k] = v
+        elif drop is None:
+            out[k] = torch.zeros_like(v)
+        else:
+            out[k] = v * (~drop).view(-1, *([1] * (v.dim() - 1))).to(v.dtype)
+    return out
+
+
+@torch.no_grad()
+def heat_sequence(model, feats, window: int, overlap: int) -> torch.Tensor:
+    """M2PEnc heatmaps for a whole clip (1, K, T, s, s): windows of ``window`` frames, overlaps averaged."""
+    param = next(model.m2penc.parameters())
+    x = torch.as_tensor(np.asarray(feats), dtype=torch.float32).unsqueeze(0).to(param.device, param.dtype)
+    n = x.shape[1]
+    acc, count = None, torch.zeros(n, device=param.device)
+    for a, b in windows(n, window, overlap):
+        heat = model.m2penc(x[:, a:b])[1].float()
+        acc = heat.new_zeros(heat.shape[:2] + (n,) + heat.shape[3:]) if acc is None else acc
+        acc[:, :, a:b] += heat
+        count[a:b] += 1
+    return acc / count.view(1, 1, -1, 1, 1)
+
+
+def keypoints_from_heat(heat: torch.Tensor, size: int, anchor_frames: int = 24) -> np.ndarray:
+    """(1, K, T, s, s) heatmaps → (T, K, 3) COCO keypoints (x, y, visible) in pixels of the ``size``² frame.
+
+    Two readouts of M2PEnc's heatmaps disagree. The soft-argmax over the whole map (what the motion term trains
+    and `evaluate pose` scores) carries the beat-timed motion, but the maps' diffuse positive mass pulls every
+    joint towards the map centre (on the test split the body comes out at 55 % of its size, 14.9 px mean error);
+    the centre of mass above half the peak places the joints (9.7 px) but hardly moves. So each joint takes its
+    place from the peak readout and its motion from the soft-argmax: the peak readout's moving average over
+    ``anchor_frames`` plus the soft-argmax's deviation from its own moving average (README, "keypoint guidance").
+    """
+    from scipy.ndimage import uniform_filter1d
+
+    h = heat[0].float().cpu()  # (K, T, s, s)
+    soft = soft_argmax(h[None])[0].numpy()  # (K, T, 2), latent pixels
+    above = (h - 0.5 * h.amax(dim=(-2, -1), keepdim=True)).clamp_min(0)
+    peak = soft_argmax(above[None])[0].numpy()
+    mean = lambda x: uniform_filter1d(x, max(1, anchor_frames), axis=1, mode="nearest")  # noqa: E731
+    xy = (mean(peak) + soft - mean(soft)).transpose(1, 0, 2)  # (T, K, 2)
+    f = size / heat.shape[-1]
+    shown = (h.amax(dim=(-2, -1)) >= VISIBLE_PEAK).T.numpy()
+    return np.concatenate([(xy + 0.5) * f - 0.5, shown[..., None]], -1).astype(np.float64)
+
+
+def render_skeletons(keypoints: np.ndarray, size: int) -> torch.Tensor:
+    """(T, K, 3) keypoints → skeleton maps (1, 3, T, size, size) in [0, 1], drawn as the training maps are."""
+    from evalkit.data.synth.draw import draw_skeleton
+
+    maps = np.stack([draw_skeleton(kp, size, size) for kp in keypoints])
+    return torch.from_numpy(maps).permute(3, 0, 1, 2).unsqueeze(0).float().div(255.0)
+
+
+@torch.no_grad()
+def keypoint_guidance(model, feats) -> torch.Tensor:
+    """Music features (T, D) → guidance (1, C_guid, T, s, s) from M2PEnc's keypoints through the encoders."""
+    cfg = model.cfg
+    heat = heat_sequence(model, feats, cfg.window, cfg.overlap)
+    skel = render_skeletons(keypoints_from_heat(heat, cfg.size, cfg.window), cfg.size)
+    param = next(model.guidance.parameters())
+    skel = skel.to(param.device, param.dtype)
+    name = skeleton_type(cfg.guidance_types)
+    return model.guidance(drop_maps({t: skel for t in cfg.guidance_types}, name))

@@ -1,0 +1,135 @@
+"""m2p guidance drawn from M2PEnc's keypoints: readout, drawing, the sampler path and the training stages."""
+import numpy as np
+import pytest
+import torch
+
+from evalkit.errors import EvalkitError
+from evalkit.models.m2p.config import get_config
+from evalkit.models.m2p.data import heatmaps
+from evalkit.models.m2p.keypoint_guidance import (
+    drop_maps, heat_sequence, keypoint_guidance, keypoints_from_heat, render_skeletons, skeleton_type,
+)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+CFG = get_config("micro")
+
+
+@pytest.fixture(scope="module")
+def model():
+    from evalkit.models.m2p.model import M2PModel
+
+    torch.manual_seed(0)
+    m = M2PModel(CFG).eval()
+    with torch.no_grad():  # conv_out starts at zero (CHAMP): give the encoders an output to compare
+        for enc in m.guidance.values():
+            enc.conv_out.weight.normal_(0, 0.05)
+    return m
+
+
+def test_keypoints_from_heat_recovers_the_joints():
+    """Gaussians drawn at known pixel positions (as the training targets are) → the same pixels, within 0.2 px
+    (joints ≥ 3σ from the border; the half-peak readout sees ~12 grid points of a σ = 2 Gaussian, so it is off by
+    up to 0.04 latent px = 0.16 px); a joint with confidence 0 has an empty map: not visible."""
+    rng = np.random.default_rng(0)
+    size, latent, sigma = 128, 32, 2.0
+    joints = np.concatenate([rng.uniform(30, 98, (5, 17, 2)), np.ones((5, 17, 1))], -1)
+    joints[2, 4, 2] = 0.0
+    heat = torch.from_numpy(heatmaps(joints, (size, size), size, latent, sigma)).permute(1, 0, 2, 3)[None]
+    kp = keypoints_from_heat(heat, size)
+    shown = joints[..., 2] > 0
+    assert np.abs(kp[..., :2] - joints[..., :2])[shown].max() < 0.2
+    assert kp[2, 4, 2] == 0 and kp[..., 2][shown].min() == 1
+
+
+def test_keypoints_take_their_place_from_the_peak_and_their_motion_from_the_soft_argmax():
+    """Still joints under a diffuse positive background that pulses with the beat: the plain soft-argmax drifts
+    towards the map centre and moves with the pulse; the anchored readout is centred on the joints (its mean over
+    whole pulse periods within 0.2 px) and keeps the pulse's timing (its motion is the soft-argmax's deviation
+    from its moving average)."""
+    from evalkit.models.m2p.m2penc import soft_argmax
+
+    size, latent, frames = 128, 32, 40
+    joints = np.concatenate([np.random.default_rng(3).uniform(30, 98, (1, 17, 2)), np.ones((1, 17, 1))], -1)
+    peaks = torch.from_numpy(heatmaps(np.repeat(joints, frames, 0), (size, size), size, latent, 2.0))
+    pulse = 0.02 + 0.01 * torch.sin(torch.arange(frames) * 2 * np.pi / 10)
+    heat = (peaks + pulse.view(-1, 1, 1, 1)).permute(1, 0, 2, 3)[None]
+    kp = keypoints_from_heat(heat, size, anchor_frames=10)
+    plain = (soft_argmax(heat)[0].permute(1, 0, 2).numpy() + 0.5) * (size / latent) - 0.5
+    assert np.abs(plain - joints[..., :2]).mean() > 5  # pulled towards the centre
+    assert np.abs(kp[5:35, :, :2].mean(0) - joints[0, :, :2]).max() < 0.2
+    wiggle = kp[:, 0, 0] - kp[:, 0, 0].mean()
+    assert np.corrcoef(wiggle, plain[:, 0, 0] - plain[:, 0, 0].mean())[0, 1] > 0.9
+
+
+def test_render_skeletons_draws_the_training_maps():
+    from evalkit.data.synth.draw import draw_skeleton
+
+    kp = np.concatenate([np.random.default_rng(1).uniform(5, 27, (3, 17, 2)), np.ones((3, 17, 1))], -1)
+    maps = render_skeletons(kp, 32)
+    assert maps.shape == (1, 3, 3, 32, 32)
+    want = torch.from_numpy(draw_skeleton(kp[1], 32, 32)).permute(2, 0, 1).float() / 255
+    assert torch.equal(maps[0, :, 1], want) and maps.max() > 0
+
+
+def test_drop_maps_zeroes_all_but_the_skeleton():
+    maps = {t: torch.rand(3, 3, 2, 4, 4) + 0.1 for t in CFG.guidance_types}
+    skel = skeleton_type(CFG.guidance_types)
+    assert skel == "skeleton" and skeleton_type(("depth", "dwpose")) == "dwpose"
+    drop = torch.tensor([True, False, True])
+    out = drop_maps(maps, skel, drop)
+    assert torch.equal(out[skel], maps[skel])
+    for t in CFG.guidance_types:
+        if t != skel:
+            assert out[t][[0, 2]].abs().sum() == 0 and torch.equal(out[t][1], maps[t][1])
+            assert drop_maps(maps, skel)[t].abs().sum() == 0
+
+
+def test_keypoint_guidance_is_the_encoders_on_the_drawn_skeleton(model):
+    feats = np.random.default_rng(2).normal(size=(30, 35)).astype(np.float32)
+    heat = heat_sequence(model, feats, CFG.window, CFG.overlap)
+    assert heat.shape == (1, CFG.heat_channels, 30, CFG.latent_size, CFG.latent_size)
+    skel = render_skeletons(keypoints_from_heat(heat, CFG.size, CFG.window), CFG.size)
+    with torch.no_grad():
+        want = model.guidance(drop_maps({t: skel for t in CFG.guidance_types}, "skeleton"))
+        got = keypoint_guidance(model, feats)
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+def test_pipeline_guidance_source_option(model):
+    from evalkit.models.m2p.pipeline import M2PPipeline
+
+    ref = np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    music = np.random.default_rng(1).normal(size=(12, 35)).astype(np.float32)
+    plain = M2PPipeline(model, steps=2, guidance_source="m2penc").generate(None, ref, 12, 10.0, seed=0, music=music)
+    drawn = M2PPipeline(model, steps=2, guidance_source="keypoints").generate(None, ref, 12, 10.0, seed=0, music=music)
+    assert drawn.shape == plain.shape and not np.array_equal(drawn, plain)
+    with pytest.raises(EvalkitError, match="guidance_source"):
+        M2PPipeline(model, guidance_source="pose")
+
+
+def test_training_stages_see_only_the_skeleton_where_asked():
+    """Stage 2 with guidance_dropout draws which samples lose their other maps; stage 3 in keypoints mode drives
+    the denoiser from the skeleton alone: its diffusion loss ignores the semantic and depth maps."""
+    from evalkit.models.m2p.data import ClipSet
+    from evalkit.models.m2p.model import M2PModel
+    from evalkit.models.m2p.train import StageLoss, draw_batch
+    from test_m2p_train import fake_clips
+
+    data = ClipSet(fake_clips(n=3))
+    cfg = CFG.with_overrides(guidance_dropout=0.5, guidance_source="keypoints")
+    b2 = draw_batch(data, cfg, 2, 3, 1, torch.Generator().manual_seed(0), "cpu")
+    assert b2["drop"].dtype == torch.bool and "drop" not in draw_batch(
+        data, CFG.with_overrides(guidance_dropout=0.0), 2, 3, 1, torch.Generator().manual_seed(0), "cpu")
+    torch.manual_seed(0)
+    model = M2PModel(cfg).eval()
+    with torch.no_grad():
+        for enc in model.guidance.values():
+            enc.conv_out.weight.normal_(0, 0.05)
+        assert torch.isfinite(StageLoss(model, 2)(b2)[0])
+        b3 = draw_batch(data, cfg, 3, 2, 4, torch.Generator().manual_seed(1), "cpu")
+        other = {**b3, "guidance": {k: (v if k == "skeleton" else torch.rand_like(v)) for k, v in b3["guidance"].items()}}
+        diff_a, diff_b = StageLoss(model, 3)(b3)[1], StageLoss(model, 3)(other)[1]
+        assert torch.equal(diff_a, diff_b)
+        model.cfg = cfg.with_overrides(guidance_source="m2penc")
+        assert torch.isfinite(StageLoss(model, 3)(b3)[1])
