@@ -164,6 +164,8 @@ class M2PSampler:
             from .keypoint_guidance import keypoint_guidance
 
             guidance = keypoint_guidance(m, music)
+        if guidance is not None:  # moved once, not in every window of every step
+            guidance = guidance.to(self.device, self.dtype)
         scale = cfg.cfg_scale if cfg_scale is None else cfg_scale
         strength = cfg.init_strength if init_strength is None else init_strength
         n = int(music.shape[0])
@@ -174,7 +176,7 @@ class M2PSampler:
 
         def window_guidance(start: int, length: int) -> torch.Tensor:
             if guidance is not None:
-                return guidance[:, :, start:start + length].to(self.device, self.dtype)
+                return guidance[:, :, start:start + length]
             key = (start, length)
             if key not in guid_cache:  # M2PEnc does not depend on t: once per window
                 guid_cache[key] = m.m2penc(feats[:, start:start + length].to(self.dtype))[0]

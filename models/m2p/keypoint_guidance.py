@@ -2,10 +2,10 @@
 
 M2PEnc regresses the guidance encoders' summed features G* directly (the paper's path, ``"m2penc"``). Where the
 music does not fix the pose, that regression averages poses, and the denoiser turns the averaged features into
-limb fragments. This path reads keypoints from M2PEnc's heatmaps (soft-argmax, the readout `evaluate pose`
-scores), draws them as the DWPose-style skeleton map the skeleton encoder was trained on, and feeds the guidance
-encoders that map alone — the other map types (semantic, depth, …) are zero maps, which stages 2 and 3 train for
-with ``guidance_dropout`` — so the denoiser gets guidance on its training distribution.
+limb fragments. This path reads keypoints from M2PEnc's heatmaps (``keypoints_from_heat``: place from the peak,
+motion from the soft-argmax), draws them as the DWPose-style skeleton map the skeleton encoder was trained on, and
+feeds the guidance encoders that map alone — the other map types (semantic, depth, …) are zero maps, which stages
+2 and 3 train for with ``guidance_dropout`` — so the denoiser gets guidance on its training distribution.
 """
 from __future__ import annotations
 
