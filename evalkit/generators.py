@@ -107,19 +107,19 @@ class M2P:
     def __init__(self, context: GeneratorContext):
         opts = take_options(context, self.name, {"checkpoint": None, "steps": None, "cfg_scale": None,
                                                  "init_strength": None, "keep_reference": None,
-                                                 "guidance_source": None})
+                                                 "guidance_source": None, "keypoint_anchor": None})
         try:
             from evalkit.models.m2p.pipeline import M2PPipeline
         except ImportError as err:
             raise EvalkitError(f"generator 'm2p' is not available: cannot import evalkit.models.m2p.pipeline "
                                f"({type(err).__name__}: {err})") from None
         kinds = {"steps": int, "cfg_scale": float, "init_strength": float, "keep_reference": float,
-                 "guidance_source": str}
+                 "guidance_source": str, "keypoint_anchor": int}
         try:
             kw = {k: kind(opts[k]) for k, kind in kinds.items() if opts[k] is not None}
         except ValueError as err:
             raise EvalkitError(f"generator 'm2p': bad option value ({err})",
-                               hint="steps is an integer; cfg_scale, init_strength and keep_reference are numbers") from None
+                               hint="steps and keypoint_anchor are integers; cfg_scale, init_strength and keep_reference are numbers") from None
         self.sampling = kw
         self.pipe = M2PPipeline.from_checkpoint(opts["checkpoint"], device=context.device, **kw)
         self.checkpoint = opts["checkpoint"]

@@ -89,7 +89,7 @@ def test_keypoint_guidance_is_the_encoders_on_the_drawn_skeleton(model):
     feats = np.random.default_rng(2).normal(size=(30, 35)).astype(np.float32)
     heat = heat_sequence(model, feats, CFG.window, CFG.overlap)
     assert heat.shape == (1, CFG.heat_channels, 30, CFG.latent_size, CFG.latent_size)
-    skel = render_skeletons(keypoints_from_heat(heat, CFG.size, CFG.window), CFG.size)
+    skel = render_skeletons(keypoints_from_heat(heat, CFG.size, CFG.keypoint_anchor), CFG.size)
     with torch.no_grad():
         want = model.guidance(drop_maps({t: skel for t in CFG.guidance_types}, "skeleton"))
         got = keypoint_guidance(model, feats)
@@ -106,6 +106,13 @@ def test_pipeline_guidance_source_option(model):
     assert drawn.shape == plain.shape and not np.array_equal(drawn, plain)
     with pytest.raises(EvalkitError, match="guidance_source"):
         M2PPipeline(model, guidance_source="pose")
+    # keypoint_anchor: the readout's moving average; the config's own value gives the default's video exactly
+    same = M2PPipeline(model, steps=2, guidance_source="keypoints", keypoint_anchor=CFG.keypoint_anchor)
+    assert np.array_equal(same.generate(None, ref, 12, 10.0, seed=0, music=music), drawn)
+    short = M2PPipeline(model, steps=2, guidance_source="keypoints", keypoint_anchor=1)
+    assert short.generate(None, ref, 12, 10.0, seed=0, music=music).shape == drawn.shape
+    with pytest.raises(EvalkitError, match="keypoint_anchor"):
+        M2PPipeline(model, keypoint_anchor=0)
 
 
 def test_training_stages_see_only_the_skeleton_where_asked():

@@ -77,12 +77,16 @@ def register(app: typer.Typer) -> None:
                                  help="Comma-separated maps to write (rgb is required)."),
         lossy: bool = typer.Option(False, "--lossy", help="yuv420p H.264 (plays everywhere) instead of lossless RGB."),
         jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (0: up to 4, one per CPU)."),
+        choreography: str = typer.Option("harmony", "--choreography",
+                                         help="harmony: each bar's chord picks its move; random: the dancer's "
+                                              "preferences and the seed do."),
     ) -> None:
         """Generate an SDGPip dataset in the AIST++ layout (plus guidance maps and reference images)."""
         from evalkit.data.synth.pipeline import SynthConfig, default_jobs, generate
 
         cfg = SynthConfig(train=train, test=test, seconds=seconds, size=size, fps=fps, seed=seed,
-                          maps=tuple(m.strip() for m in maps.split(",") if m.strip()), lossless=not lossy)
+                          maps=tuple(m.strip() for m in maps.split(",") if m.strip()), lossless=not lossy,
+                          choreography=choreography)
 
         def progress(done: int, total: int) -> None:
             typer.echo(f"\r{done}/{total} clips", nl=done == total, err=True)

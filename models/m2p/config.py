@@ -48,6 +48,7 @@ class M2PConfig:
     init_strength: float = 1.0  # < 1: sampling starts from the reference latent noised to this level (SDEdit)
     guidance_source: str = "m2penc"  # denoiser guidance at inference: M2PEnc's features, or "keypoints" (drawn)
     guidance_dropout: float = 0.0  # stages 2/3: share of samples whose non-skeleton maps are zeroed (keypoints)
+    keypoint_anchor: int = 24  # keypoints mode: frames of the moving average that places the joints (readout)
     uncond_ratio: float = 0.1  # training dropout of the reference (CLIP + reference U-Net) condition
     snr_gamma: float = 5.0
     noise_offset: float = 0.05

@@ -88,11 +88,13 @@ def render_skeletons(keypoints: np.ndarray, size: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def keypoint_guidance(model, feats) -> torch.Tensor:
-    """Music features (T, D) → guidance (1, C_guid, T, s, s) from M2PEnc's keypoints through the encoders."""
+def keypoint_guidance(model, feats, anchor_frames: int | None = None) -> torch.Tensor:
+    """Music features (T, D) → guidance (1, C_guid, T, s, s) from M2PEnc's keypoints through the encoders;
+    ``anchor_frames``: the readout's moving average (default ``cfg.keypoint_anchor``)."""
     cfg = model.cfg
     heat = heat_sequence(model, feats, cfg.window, cfg.overlap)
-    skel = render_skeletons(keypoints_from_heat(heat, cfg.size, cfg.window), cfg.size)
+    anchor = cfg.keypoint_anchor if anchor_frames is None else anchor_frames
+    skel = render_skeletons(keypoints_from_heat(heat, cfg.size, anchor), cfg.size)
     param = next(model.guidance.parameters())
     skel = skel.to(param.device, param.dtype)
     name = skeleton_type(cfg.guidance_types)

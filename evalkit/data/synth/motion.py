@@ -2,7 +2,8 @@
 
 How the generator makes motion that is on the beat: every beat gets a key pose (a move from a small
 library, chosen per bar, mirrored or not, its amplitude scaled by the music's onset strength at that
-beat), and the pose travels between consecutive key poses with an ease-in-out curve whose derivative is
+beat; with the bars' chords given, the chord picks the move, its side and the dancer's place — ``HARMONY`` —
+so the music determines the dance up to the dancer's style, otherwise the dancer's random preferences do), and the pose travels between consecutive key poses with an ease-in-out curve whose derivative is
 zero at both ends. So every joint stops on every beat: the kinetic velocity (mean joint speed) has its
 minima on the beats and its maxima between them, which is what BeatAlign measures.
 
@@ -313,6 +314,14 @@ MOVES = (move_arm_pump, move_side_step, move_squat_bounce, move_arm_wave, move_t
          move_clap, move_kick, move_point, move_shoulder_pop)
 MOVE_NAMES = tuple(m.__name__.removeprefix("move_") for m in MOVES)
 
+# chord root pitch class (C = 0) → (move, mirrored, sideways place in metres): how the chords choreograph a bar.
+# Fixed, so a model that hears the chords can know the move; a neighbouring chord is a different move.
+HARMONY: tuple[tuple[str, bool, float], ...] = (
+    ("arm_pump", False, 0.0), ("side_step", False, 0.1), ("squat_bounce", False, 0.0), ("arm_wave", False, -0.1),
+    ("torso_twist", False, 0.0), ("hip_sway", False, 0.1), ("clap", False, 0.0), ("kick", False, -0.1),
+    ("point", False, 0.0), ("shoulder_pop", False, 0.1), ("arm_wave", True, 0.0), ("point", True, -0.1),
+)
+
 
 # ---------------------------------------------------------------------------------------------- generator
 def ease(u: np.ndarray, sharpness: float) -> np.ndarray:
@@ -342,12 +351,22 @@ def _beat_grid(beats: np.ndarray, positions: np.ndarray, duration: float,
 
 
 def choreograph(beats: np.ndarray, positions: np.ndarray, strength: np.ndarray, duration: float, fps: float,
-                dancer: Dancer, rng: np.random.Generator, period: float | None = None) -> Motion:
+                dancer: Dancer, rng: np.random.Generator, period: float | None = None,
+                chords: np.ndarray | None = None) -> Motion:
     """Motion of ``dancer`` for music with the given beats (s), bar positions (1..4) and per-beat onset
     strength in [0, 1]; ``duration`` s at ``fps``; ``period`` = 60/BPM (default: from the beats).
+    ``chords``: root pitch class of each bar from the first downbeat on (``Track.chords``); given, the chords
+    pick each bar's move, side and place (``HARMONY``; bars before the first downbeat take the first chord,
+    bars past the last the last); None, the dancer's preferences and ``rng`` do.
     Poses stop on each beat (see the module docstring)."""
     times, pos, first = _beat_grid(np.asarray(beats, float), np.asarray(positions), duration, period)
     n_keys = len(times)
+    if chords is not None:
+        chords = np.asarray(chords, int)
+        if chords.ndim != 1 or len(chords) == 0 or chords.min() < 0 or chords.max() > 11:
+            raise EvalkitError(f"chords must be pitch classes 0..11, one per bar, got {chords!r}")
+        downbeats = np.cumsum(pos == 0)  # bar 0 starts at the first downbeat at or after the first music beat
+        bar_of_key = np.clip(downbeats - downbeats[first] - int(pos[first] != 0), 0, len(chords) - 1)
     amp = np.full(n_keys, 0.3)  # before the music starts / after it ends: small moves
     # on the music: size follows the onset strength (accents and breakdowns) without collapsing on weak beats
     amp[first:first + len(beats)] = 0.5 + 0.5 * np.asarray(strength, float)
@@ -359,7 +378,11 @@ def choreograph(beats: np.ndarray, positions: np.ndarray, strength: np.ndarray, 
     move, flip, gain, prev = 0, False, 1.0, -1
     drift = np.zeros(3)
     for k in range(n_keys):
-        if k == 0 or pos[k] == 0:  # a new bar: a new move, side and size
+        if chords is not None and (k == 0 or pos[k] == 0):  # a new bar: the chord's move, side and place
+            name, flip, place = HARMONY[int(chords[bar_of_key[k]])]
+            move, drift = MOVE_NAMES.index(name), np.array([place, 0.0, 0.0])
+            bar_moves.append(name)
+        elif k == 0 or pos[k] == 0:  # a new bar: a new move, side and size
             w = dancer.move_weights.copy()
             if prev >= 0:
                 w[prev] *= 0.3  # rarely the same move twice in a row

@@ -32,6 +32,7 @@ from evalkit.errors import EvalkitError
 MAPS = ("rgb", "depth", "normal", "semantic", "skeleton", "heatmap")
 GUIDANCE = MAPS[1:]
 NPZ_MAPS = ("depth", "heatmap")
+CHOREOGRAPHY = ("harmony", "random")
 CAMERA = "c09"
 SETTING = "setting1"
 UNITS_PER_M = 100.0  # AIST++ stores 3D in centimetres
@@ -50,6 +51,8 @@ class SynthConfig:
     lossless: bool = True
     sample_rate: int = 22050
     clips_per_dancer: int = 2  # clip i is danced by dancer i // clips_per_dancer (so it never depends on N)
+    choreography: str = "harmony"  # "harmony": the bar's chord picks its move (music → dance); "random": the
+    # dancer's preferences and the seed do (SDGPip before 2026-11-22: the music fixed when, not which)
 
     def check(self) -> SynthConfig:
         problems = []
@@ -64,6 +67,8 @@ class SynthConfig:
         unknown = [m for m in self.maps if m not in MAPS]
         if unknown or "rgb" not in self.maps:
             problems.append(f"maps={list(self.maps)}: choose from {', '.join(MAPS)} (rgb is required)")
+        if self.choreography not in CHOREOGRAPHY:
+            problems.append(f"choreography={self.choreography!r}: choose {' or '.join(CHOREOGRAPHY)}")
         if self.clips_per_dancer < 1:
             problems.append(f"clips_per_dancer={self.clips_per_dancer}: need at least 1")
         if problems:
@@ -126,7 +131,7 @@ def build_clip(cfg: SynthConfig, index: int) -> ClipData:
     dancer, identity = Dancer.random(drng), Identity.random(drng)
     track = synth_track(rng, cfg.seconds, sample_rate=cfg.sample_rate)
     motion = choreograph(track.beats, track.positions, beat_strength(track), cfg.seconds, cfg.fps, dancer, rng,
-                         period=60.0 / track.bpm)
+                         period=60.0 / track.bpm, chords=track.chords if cfg.choreography == "harmony" else None)
     motion.joints = motion.joints.astype(np.float32).astype(np.float64)  # render exactly the joints stored
     camera = Camera.default(cfg.size)
     maps = render_sequence(motion.joints, identity, camera, maps=cfg.maps)
