@@ -23,7 +23,7 @@ from evalkit.errors import EvalkitError
 
 from .data import _read_image, resize_square, square_crop_box, to_unit
 from .infer import M2PSampler, model_frames, retime
-from .keypoint_guidance import SOURCES, keypoint_guidance
+from .keypoint_guidance import SOURCES
 from .music import music_features
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "tiny.safetensors"
@@ -116,11 +116,9 @@ class M2PPipeline:
         ref = load_reference(reference_image)
         feats = self.music(music_path, num_frames, fps) if music is None else np.asarray(music, np.float32)
         ref_t = to_unit(torch.from_numpy(resize_square(ref, self.cfg.size))).permute(2, 0, 1)
-        guidance = None
-        if self.keypoint_anchor is not None and (self.guidance_source or self.cfg.guidance_source) == "keypoints":
-            guidance = keypoint_guidance(self.sampler.model, feats, self.keypoint_anchor)
         lat = self.sampler.latents(feats, ref_t, seed, self.steps, self.cfg_scale, continuation, progress,
-                                   self.init_strength, guidance=guidance, guidance_source=self.guidance_source)
+                                   self.init_strength, guidance_source=self.guidance_source,
+                                   keypoint_anchor=self.keypoint_anchor)
         frames = retime(self.sampler.decode(lat), self.cfg.fps, fps, num_frames)
         if self.keep_reference is None:
             return paste_square(frames, ref)

@@ -3,8 +3,9 @@
 How the generator makes motion that is on the beat: every beat gets a key pose (a move from a small
 library, chosen per bar, mirrored or not, its amplitude scaled by the music's onset strength at that
 beat; with the bars' chords given, the chord picks the move, its side and the dancer's place — ``HARMONY`` —
-so the music determines the dance up to the dancer's style, otherwise the dancer's random preferences do), and the pose travels between consecutive key poses with an ease-in-out curve whose derivative is
-zero at both ends. So every joint stops on every beat: the kinetic velocity (mean joint speed) has its
+so the music determines the dance up to the dancer's style, otherwise the dancer's random preferences do),
+and the pose travels between consecutive key poses with an ease-in-out curve whose derivative is zero at
+both ends. So every joint stops on every beat: the kinetic velocity (mean joint speed) has its
 minima on the beats and its maxima between them, which is what BeatAlign measures.
 
 Joint rotations are per joint (a, b, c) angles, matrix ``Rx(a) @ Ry(b) @ Rz(c)`` in the parent frame,
@@ -378,17 +379,17 @@ def choreograph(beats: np.ndarray, positions: np.ndarray, strength: np.ndarray, 
     move, flip, gain, prev = 0, False, 1.0, -1
     drift = np.zeros(3)
     for k in range(n_keys):
-        if chords is not None and (k == 0 or pos[k] == 0):  # a new bar: the chord's move, side and place
-            name, flip, place = HARMONY[int(chords[bar_of_key[k]])]
-            move, drift = MOVE_NAMES.index(name), np.array([place, 0.0, 0.0])
-            bar_moves.append(name)
-        elif k == 0 or pos[k] == 0:  # a new bar: a new move, side and size
-            w = dancer.move_weights.copy()
-            if prev >= 0:
-                w[prev] *= 0.3  # rarely the same move twice in a row
-            move = int(rng.choice(len(MOVES), p=w / w.sum()))
-            flip, gain, prev = bool(rng.random() < 0.5), float(rng.uniform(0.8, 1.2)), move
-            drift = np.clip(drift + rng.normal(0, [0.08, 0, 0.04]), [-0.3, 0, -0.2], [0.3, 0, 0.2])
+        if k == 0 or pos[k] == 0:  # a new bar
+            if chords is not None:  # the chord's move, side and place
+                name, flip, place = HARMONY[int(chords[bar_of_key[k]])]
+                move, drift = MOVE_NAMES.index(name), np.array([place, 0.0, 0.0])
+            else:  # a random move, side and size
+                w = dancer.move_weights.copy()
+                if prev >= 0:
+                    w[prev] *= 0.3  # rarely the same move twice in a row
+                move = int(rng.choice(len(MOVES), p=w / w.sum()))
+                flip, gain, prev = bool(rng.random() < 0.5), float(rng.uniform(0.8, 1.2)), move
+                drift = np.clip(drift + rng.normal(0, [0.08, 0, 0.04]), [-0.3, 0, -0.2], [0.3, 0, 0.2])
             bar_moves.append(MOVE_NAMES[move])
         ch, root = MOVES[move](int(pos[k]))
         if flip:

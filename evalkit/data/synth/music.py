@@ -207,10 +207,11 @@ def synth_track(rng: np.random.Generator, seconds: float, genre: str | None = No
     progression = [0, int(rng.choice([3, 5, 7, 8])), int(rng.choice([5, 7, 10])), int(rng.choice([2, 3, 5, 7]))]
     minor = bool(rng.random() < 0.6)
     bass_wave = "saw" if rng.random() < 0.5 else "sine"
+    chord_of_bar = [root + progression[b % 4] for b in range(n_bars)]  # MIDI root note of each bar's chord
     for b in range(n_bars):
         full = bar_level[b] == 1.0
         fill = b % 4 == 3
-        chord = root + progression[b % 4]
+        chord = chord_of_bar[b]
         for s in range(STEPS):
             swing = g.swing * step_s if s % 2 == 1 else 0.0
             start = int(round((t0 + (b * STEPS + s) * step_s + swing) * sr))
@@ -238,7 +239,7 @@ def synth_track(rng: np.random.Generator, seconds: float, genre: str | None = No
     third = 3 if minor else 4
     for b in range(n_bars):
         start = int(round((t0 + b * 4 * beat_s) * sr))
-        base = root + 24 + progression[b % 4]
+        base = chord_of_bar[b] + 24
         tone = sum(_wave(g.pad_wave, 2 * np.pi * _midi_hz(base + iv) * time * (1 + 0.002 * k))
                    for k, iv in enumerate((0, third, 7)))
         _place(pad, tone * attack, start, PAD_GAIN)
@@ -250,7 +251,7 @@ def synth_track(rng: np.random.Generator, seconds: float, genre: str | None = No
     keep = beats < seconds
     beats, k = beats[keep], k[keep]
     return Track(audio=audio, sample_rate=sr, bpm=bpm, genre=g.code, beats=beats, positions=(k % 4) + 1,
-                 bar_level=bar_level, chords=np.array([int(root + progression[b % 4]) % 12 for b in range(n_bars)]),
+                 bar_level=bar_level, chords=np.array([int(c) % 12 for c in chord_of_bar]),
                  info={"genre_name": g.name, "first_beat": t0, "minor": minor, **timbre})
 
 
