@@ -7,24 +7,39 @@ from evalkit.errors import EvalkitError
 from evalkit.models.m2p.config import get_config
 from evalkit.models.m2p.data import heatmaps
 from evalkit.models.m2p.keypoint_guidance import (
-    drop_maps, heat_sequence, keypoint_guidance, keypoints_from_heat, render_skeletons, skeleton_type,
+    drop_maps, heat_sequence, keypoint_guidance, keypoints_from_heat, m2penc_keypoints, render_skeletons,
+    skeleton_type,
 )
+from evalkit.models.m2p.infer import windows
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 CFG = get_config("micro")
 
 
-@pytest.fixture(scope="module")
-def model():
+def _model(cfg):
     from evalkit.models.m2p.model import M2PModel
 
     torch.manual_seed(0)
-    m = M2PModel(CFG).eval()
+    m = M2PModel(cfg).eval()
     with torch.no_grad():  # conv_out starts at zero (CHAMP): give the encoders an output to compare
         for enc in m.guidance.values():
             enc.conv_out.weight.normal_(0, 0.05)
+        m.m2penc.heat_head.bias.fill_(0.05)  # some joints visible, some not
+        m.m2penc.heat_head.weight.normal_(0, 0.1)
     return m
+
+
+@pytest.fixture(scope="module")
+def model():
+    """M2PEnc with the sequence encoder (regressed keypoints), as tiny."""
+    return _model(CFG)
+
+
+@pytest.fixture(scope="module")
+def heat_model():
+    """The paper's M2PEnc (keypoints read from the heatmaps)."""
+    return _model(CFG.with_overrides(m2penc=dict(seq_layers=0)))
 
 
 def test_keypoints_from_heat_recovers_the_joints():
@@ -85,7 +100,9 @@ def test_drop_maps_zeroes_all_but_the_skeleton():
             assert drop_maps(maps, skel)[t].abs().sum() == 0
 
 
-def test_keypoint_guidance_is_the_encoders_on_the_drawn_skeleton(model):
+def test_keypoint_guidance_is_the_encoders_on_the_drawn_skeleton(heat_model):
+    """Without a sequence encoder the keypoints are read from the heatmaps."""
+    model = heat_model
     feats = np.random.default_rng(2).normal(size=(30, 35)).astype(np.float32)
     heat = heat_sequence(model, feats, CFG.window, CFG.overlap)
     assert heat.shape == (1, CFG.heat_channels, 30, CFG.latent_size, CFG.latent_size)
@@ -96,9 +113,31 @@ def test_keypoint_guidance_is_the_encoders_on_the_drawn_skeleton(model):
     torch.testing.assert_close(got, want, rtol=0, atol=0)
 
 
-def test_pipeline_guidance_source_option(model):
+def test_regressed_keypoints_are_drawn_averaged_over_windows(model):
+    """With a sequence encoder the drawn keypoints are its regressed ones: latent → image pixels, each frame the
+    mean over the windows covering it, visibility from the heatmap peak; the guidance is the encoders on them."""
+    feats = np.random.default_rng(3).normal(size=(14, 35)).astype(np.float32)
+    kp = m2penc_keypoints(model, feats)
+    x = torch.from_numpy(feats)[None]
+    acc, count = np.zeros((14, 17, 2)), np.zeros((14, 1, 1))
+    with torch.no_grad():
+        for a, b in windows(14, CFG.window, CFG.overlap):
+            acc[a:b] += model.m2penc(x[:, a:b], keypoints=True)[2][0].numpy().transpose(1, 0, 2)
+            count[a:b] += 1
+    f = CFG.size / CFG.latent_size
+    np.testing.assert_allclose(kp[..., :2], (acc / count + 0.5) * f - 0.5, atol=1e-4, rtol=0)
+    heat = heat_sequence(model, feats, CFG.window, CFG.overlap)
+    assert np.array_equal(kp[..., 2] > 0, (heat[0].amax(dim=(-2, -1)) >= 0.1).T.numpy())
+    skel = render_skeletons(kp, CFG.size)
+    with torch.no_grad():
+        want = model.guidance(drop_maps({t: skel for t in CFG.guidance_types}, "skeleton"))
+        torch.testing.assert_close(keypoint_guidance(model, feats), want, rtol=0, atol=0)
+
+
+def test_pipeline_guidance_source_option(heat_model):
     from evalkit.models.m2p.pipeline import M2PPipeline
 
+    model = heat_model
     ref = np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)
     music = np.random.default_rng(1).normal(size=(12, 35)).astype(np.float32)
     plain = M2PPipeline(model, steps=2, guidance_source="m2penc").generate(None, ref, 12, 10.0, seed=0, music=music)

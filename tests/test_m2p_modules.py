@@ -104,7 +104,7 @@ def test_fresh_motion_modules_are_identity(model):
 
 def test_m2penc_temporal_attention_mixes_frames():
     torch.manual_seed(0)
-    enc = M2PModel(get_config("micro")).m2penc.eval()
+    enc = M2PModel(get_config("micro", m2penc=dict(seq_layers=0))).m2penc.eval()  # the paper's M2PEnc
     music = torch.randn(1, 4, 35)
     changed = music.clone()
     changed[:, 3] += 5.0
@@ -202,6 +202,47 @@ def test_jukebox_plugin(tmp_path):
         music_features(tmp_path / "bad.wav", 10.0, frontend="jukebox", jukebox_dir=tmp_path)
     with pytest.raises(EvalkitError, match="no Jukebox features"):
         music_features(tmp_path / "other.wav", 10.0, frontend="jukebox", jukebox_dir=tmp_path)
+
+
+def test_m2penc_sequence_encoder_regresses_keypoints_from_the_whole_window():
+    """seq_layers > 0: a frame transformer reads the music first; the keypoint head gives (B, K, F, 2) latent
+    pixels, every joint starting at the grid's centre, and a frame's keypoints depend on the other frames' music
+    (unlike the paper's M2PEnc, whose temporal attention starts as identity). Without it: no keypoints."""
+    cfg = get_config("micro")
+    torch.manual_seed(0)
+    enc = M2PModel(cfg).m2penc.eval()
+    assert enc.regresses_keypoints and not M2PModel(get_config("micro", m2penc=dict(seq_layers=0))).m2penc.regresses_keypoints
+    music = torch.randn(2, 5, 35)
+    changed = music.clone()
+    changed[:, 4] += 5.0
+    with torch.no_grad():
+        guid, heat, kp = enc(music, keypoints=True)
+        s = cfg.latent_size
+        assert guid.shape == (2, cfg.guid_channels, 5, s, s) and heat.shape == (2, 17, 5, s, s)
+        assert kp.shape == (2, 17, 5, 2) and (kp - (s - 1) / 2).abs().max() < 3.0
+        assert len(enc(music)) == 2
+        assert (enc(changed, keypoints=True)[2][:, :, 0] - kp[:, :, 0]).abs().max() > 1e-3
+
+
+def test_keypoint_term_is_the_mean_distance_over_visible_joints():
+    """ν·(distance of the regressed keypoints to the target Gaussians' centres), joints with empty maps left out."""
+    from evalkit.models.m2p.data import heatmaps
+    from evalkit.models.m2p.m2penc import keypoint_targets, m2penc_loss
+
+    joints = np.concatenate([np.random.default_rng(0).uniform(20, 44, (4, 3, 2)), np.ones((4, 3, 1))], -1)
+    joints[1, 2, 2] = 0.0  # not visible: empty map
+    heat = torch.from_numpy(heatmaps(joints, (64, 64), 64, 16, sigma=1.0)).permute(1, 0, 2, 3)[None]
+    xy, vis = keypoint_targets(heat)
+    assert vis.sum() == 11 and not vis[0, 2, 1]
+    torch.testing.assert_close(xy[0][vis[0]], torch.from_numpy((joints[..., :2].transpose(1, 0, 2) + 0.5) / 4 - 0.5)[
+        vis[0]].float(), atol=5e-3, rtol=0)
+    guid = torch.randn(1, 4, 4, 16, 16)
+    off = xy + torch.tensor([3.0, 4.0])
+    off[0, 2, 1] += 100.0  # the invisible joint's error does not count
+    plain, _ = m2penc_loss(guid, heat, guid, heat)
+    loss, parts = m2penc_loss(guid, heat, guid, heat, keypoints=off, keypoint_weight=2.0)
+    assert abs(float(parts["kp_error"]) - 5.0) < 1e-4 and abs(float(loss - plain) - 10.0) < 1e-3
+    assert float(m2penc_loss(guid, heat, guid, heat, keypoints=xy, keypoint_weight=2.0)[1]["kp_error"]) < 1e-6
 
 
 def test_kinetic_profile_reads_the_speed_of_moving_keypoints():

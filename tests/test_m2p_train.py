@@ -211,13 +211,14 @@ def test_warm_start_at_another_size_resamples_the_music_grid(tmp_path):
     from evalkit.models.m2p.model import M2PModel
     from evalkit.models.m2p.train import start_model
 
+    cfg = CFG.with_overrides(m2penc=dict(seq_layers=0))  # the projection reads the music itself
     torch.manual_seed(0)
-    small = M2PModel(CFG)
+    small = M2PModel(cfg)
     with torch.no_grad():
         small.m2penc.proj.weight.copy_(torch.linspace(-1, 1, 35).repeat(CFG.latent_size ** 2, 1))
         small.m2penc.proj.bias.fill_(0.25)
     save_checkpoint(small, tmp_path / "small.safetensors", {"stages": ["0", "1", "2", "3"]})
-    big_cfg = CFG.with_overrides(size=64, vae=dict(sample_size=64), unet=dict(sample_size=16))
+    big_cfg = cfg.with_overrides(size=64, vae=dict(sample_size=64), unet=dict(sample_size=16))
     model, meta = start_model(big_cfg, opts(tmp_path, 0, init=tmp_path / "small.safetensors"), "cpu")
     w = model.m2penc.proj.weight
     assert w.shape == (16 * 16, 35) and meta["stages"] == ["0", "1", "2", "3"]
@@ -226,6 +227,29 @@ def test_warm_start_at_another_size_resamples_the_music_grid(tmp_path):
     mine, theirs = small.state_dict(), model.state_dict()
     same = [k for k in mine if not k.startswith("m2penc.proj") and not k.endswith("pos_embed.pe")]
     assert all(torch.equal(mine[k], theirs[k]) for k in same)
+
+
+def test_init_with_another_m2penc_architecture_starts_m2penc_afresh(tmp_path, capsys):
+    """A checkpoint whose M2PEnc has no sequence encoder starts a run that has one: every other weight is kept,
+    M2PEnc is the fresh model's, and the music statistics are fitted again (``music_stats`` leaves the meta)."""
+    from evalkit.models.m2p.model import M2PModel
+    from evalkit.models.m2p.train import start_model
+
+    old_cfg = CFG.with_overrides(m2penc=dict(seq_layers=0))
+    torch.manual_seed(1)
+    old = M2PModel(old_cfg)
+    save_checkpoint(old, tmp_path / "old.safetensors", {"stages": ["0", "2", "1"], "music_stats": True})
+    torch.manual_seed(2)
+    fresh = M2PModel(CFG).m2penc.state_dict()
+    torch.manual_seed(2)
+    model, meta = start_model(CFG, opts(tmp_path, 1, init=tmp_path / "old.safetensors"), "cpu")
+    assert "starts from random weights" in capsys.readouterr().out
+    assert model.m2penc.regresses_keypoints and "music_stats" not in meta and meta["stages"] == ["0", "2", "1"]
+    mine = model.state_dict()
+    assert all(torch.equal(mine[f"m2penc.{k}"], v) for k, v in fresh.items())
+    theirs = old.state_dict()
+    kept = [k for k in theirs if not k.startswith("m2penc.") and not k.endswith("pos_embed.pe")]
+    assert kept and all(torch.equal(mine[k], theirs[k]) for k in kept)
 
 
 def test_sd_vae_loss_is_l1_plus_perceptual_plus_kl(monkeypatch):

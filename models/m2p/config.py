@@ -55,6 +55,7 @@ class M2PConfig:
     vae_loss: str = "mse"  # stage 0: "mse" (+ KL) or "sd" (L1 + LPIPS-VGG + KL, SD's autoencoder without the GAN)
     heat_weight: float = 10.0  # λ in MSE(guid) + λ·MSE(heat): sparse maps, predicting zeros is already 0.012
     motion_weight: float = 0.0  # μ·MSE(kinetic profile) (ours, not the paper's; see m2penc.m2penc_loss)
+    keypoint_weight: float = 0.0  # ν·keypoint distance, with m2penc seq_layers > 0 (ours; see m2penc.py)
     train_image_encoder: bool = False
     recipes: dict = field(default_factory=dict)  # stage number (str) -> StageRecipe fields
 
@@ -173,7 +174,9 @@ TINY = M2PConfig(
                 motion_norm_num_groups=32, motion_max_seq_length=64, use_motion_mid_block=True),
     guidance_types=("skeleton", "semantic", "depth"),
     guidance=dict(block_out_channels=(16, 32, 64), attention_heads=4),
-    m2penc=dict(channels=64, layers=2, heads=4, heat_channels=17, max_frames=64),
+    # ours: a frame transformer reads the music first and regresses the keypoints the denoiser is drawn (m2penc.py)
+    m2penc=dict(channels=64, layers=2, heads=4, heat_channels=17, max_frames=64, seq_layers=4, seq_width=128),
+    keypoint_weight=1.0,
     heatmap_sigma=2.0,  # latent pixels of 32²: the same 8 image pixels (at 128²) as σ = 1 on the 64² model's 16²
     motion_weight=2.0,  # ours: without it M2PEnc regresses to a static mean pose (models/m2p/README.md)
     # ours: the denoiser is driven by M2PEnc's keypoints drawn as skeleton maps (keypoint_guidance.py); stage 2
@@ -198,7 +201,7 @@ MICRO = TINY.with_overrides(
     unet=dict(block_out_channels=(32, 32, 64), sample_size=8, cross_attention_dim=32, attention_head_dim=2),
     motion=dict(block_out_channels=(32, 32, 64), motion_num_attention_heads=2, motion_max_seq_length=32),
     guidance=dict(block_out_channels=(16, 32, 32), attention_heads=2),
-    m2penc=dict(channels=32, heads=2, layers=1, max_frames=32),
+    m2penc=dict(channels=32, heads=2, layers=1, max_frames=32, seq_layers=1, seq_width=32),
     segment_seconds=1.2, window=6, overlap=2, carry=2, steps=3,
     recipes={"0": dict(steps=2, batch=4, lr=1e-3, frames=1), "1": dict(steps=2, batch=2, lr=1e-3, frames=4),
              "2": dict(steps=2, batch=2, lr=1e-3, frames=1), "3": dict(steps=2, batch=1, lr=1e-3, frames=4)},

@@ -8,9 +8,10 @@
 ``continuity`` generates a 20-s video (procedural music, a test-split reference) at the model's frame rate,
 with and without the segment continuation, and compares the mean absolute frame-to-frame change at the
 segment hand-overs with the change inside segments (JSON + PNG).
-``pose`` scores M2PEnc alone: keypoints from its heatmaps (soft-argmax) on the test split, 2D-BeatAlign
-against each clip's beats when driven by the clip's own music and by another clip's, next to the ground-truth
-keypoints — whether the pose stage follows the music, without a pose detector in the loop.
+``pose`` scores M2PEnc alone: the keypoints keypoint guidance draws, on the test split (or ``--root``): pixel
+error against the truth, and 2D-BeatAlign against each clip's beats when driven by the clip's own music and by
+another clip's, next to the ground-truth keypoints — whether the pose stage follows the music, without a pose
+detector in the loop.
 ``controls`` runs ``evalkit run-model`` three times on the synthetic test split — m2p with each clip's own
 music, m2p driven by another clip's music (scored against the clip's own music), and the static reference
 frame — and writes one table (JSON + Markdown) of every metric.
@@ -84,52 +85,47 @@ def _plot(result: dict, png: Path) -> None:
     plt.close(fig)
 
 
-def heat_to_track(heat: np.ndarray, fps: float):
-    """Soft-argmax keypoints (latent pixels) with the peak value as confidence → PoseTrack."""
-    from evalkit.pose import PoseTrack
-
-    p = np.clip(heat, 0, None)
-    s = heat.shape[-1]
-    grid = np.arange(s, dtype=np.float64)
-    mass = p.sum(axis=(2, 3)) + 1e-8
-    x = (p.sum(axis=2) * grid).sum(-1) / mass
-    y = (p.sum(axis=3) * grid).sum(-1) / mass
-    conf = np.clip(heat.max(axis=(2, 3)), 0, 1).astype(np.float64)
-    return PoseTrack(np.stack([x, y], -1), conf, np.ones(len(heat), bool), fps, (s, s), {"backend": "m2penc-heatmaps"})
-
-
-def pose_sync(checkpoint, out: Path, device: str = "cpu") -> dict:
+def pose_sync(checkpoint, out: Path, device: str = "cpu", root: Path | None = None) -> dict:
+    """M2PEnc's keypoints (what keypoint guidance draws) on the synthetic test split (or the one at ``root``):
+    mean pixel error against the true keypoints at the model's size, beside the first true pose held, and
+    2D-BeatAlign with each clip's beats driven by its own music and by the next clip's."""
     from evalkit.audio.beats import times_to_frames
     from evalkit.data.registry import get_split
     from evalkit.metrics.beat_align import beat_align_2d
     from evalkit.pose import PoseTrack
 
     from .data import frame_indices
-    from .keypoint_guidance import heat_sequence
+    from .keypoint_guidance import m2penc_keypoints
     from .pipeline import M2PPipeline
 
     out.mkdir(parents=True, exist_ok=True)
     pipe = M2PPipeline.from_checkpoint(checkpoint, device=device)
     model, cfg = pipe.sampler.model, pipe.cfg
-    samples = sorted(get_split("synth", "test"), key=lambda s: s.id)
+    samples = sorted(get_split("synth", "test", root=root), key=lambda s: s.id)
     feats = [pipe.music(s.music, s.num_frames, s.fps) for s in samples]
+    track = lambda kp: PoseTrack(kp[..., :2], np.clip(kp[..., 2], 0, 1), np.ones(len(kp), bool), cfg.fps,  # noqa
+                                 (cfg.size, cfg.size), {})
     rows = []
     for i, s in enumerate(samples):
         n = len(feats[i])
         beats, _ = times_to_frames(s.beats, cfg.fps, n)
+        idx = frame_indices(s.num_frames, s.fps, cfg.fps)[:n]
+        truth = np.asarray(s.joints2d, np.float64)[idx]
+        truth[..., :2] *= cfg.size / s.meta["frame_size"][0]
+        vis = truth[..., 2] > 0
         row = {"id": s.id}
         for label, f in (("own", feats[i]), ("shifted", feats[(i + 1) % len(samples)])):
             m = min(n, len(f))
-            heat = heat_sequence(model, f[:m], cfg.window, cfg.overlap)[0].permute(1, 0, 2, 3).cpu().numpy()
-            track = heat_to_track(heat, cfg.fps)
-            row[label] = beat_align_2d(track, beats[beats < m])["beat_align"]
-        idx = frame_indices(s.num_frames, s.fps, cfg.fps)[:n]
-        kp = np.asarray(s.joints2d, np.float64)[idx]
-        gt = PoseTrack(kp[..., :2], np.clip(kp[..., 2], 0, 1), np.ones(len(kp), bool), cfg.fps, (1, 1), {})
-        row["ground_truth"] = beat_align_2d(gt, beats)["beat_align"]
+            kp = m2penc_keypoints(model, f[:m])
+            row[label] = beat_align_2d(track(kp), beats[beats < m])["beat_align"]
+            if label == "own":
+                row["error_px"] = float(np.linalg.norm(kp[:, :, :2] - truth[:m, :, :2], axis=-1)[vis[:m]].mean())
+        row["ground_truth"] = beat_align_2d(track(truth), beats)["beat_align"]
+        row["first_pose_held_error_px"] = float(np.linalg.norm(truth[:, :, :2] - truth[:1, :, :2], axis=-1)[vis].mean())
         rows.append(row)
-    summary = {k: float(np.nanmean([r[k] for r in rows])) for k in ("own", "shifted", "ground_truth")}
-    result = {"clips": rows, "mean": summary, "fps": cfg.fps}
+    keys = ("own", "shifted", "ground_truth", "error_px", "first_pose_held_error_px")
+    summary = {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
+    result = {"clips": rows, "mean": summary, "fps": cfg.fps, "size": cfg.size, "split": str(root or "synth test")}
     (out / "pose_sync.json").write_text(json.dumps(result, indent=2))
     return result
 
@@ -164,6 +160,7 @@ def main(argv=None) -> int:
     ap.add_argument("--checkpoint", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=Path("runs/m2p-eval"))
     ap.add_argument("--device", default=None)
+    ap.add_argument("--root", type=Path, default=None, help="pose: a synthetic split's folder (default: embedded)")
     args = ap.parse_args(argv)
     import torch
 
@@ -175,8 +172,8 @@ def main(argv=None) -> int:
             print(f"{name}: boundary max {s['boundary_max']:.2f}, inside max {s['inside_max']:.2f}, "
                   f"inside median {s['inside_median']:.2f}")
     if args.what in ("pose", "all"):
-        r = pose_sync(args.checkpoint, args.out, device=device)
-        print("M2PEnc keypoints, 2D-BeatAlign (music→motion): " +
+        r = pose_sync(args.checkpoint, args.out, device=device, root=args.root)
+        print("M2PEnc keypoints (BeatAlign music→motion; error in pixels): " +
               ", ".join(f"{k} {v:.3f}" for k, v in r["mean"].items()))
     if args.what in ("controls", "all"):
         controls(args.checkpoint, args.out, device=device)

@@ -2,9 +2,9 @@
 
 M2PEnc regresses the guidance encoders' summed features G* directly (the paper's path, ``"m2penc"``). Where the
 music does not fix the pose, that regression averages poses, and the denoiser turns the averaged features into
-limb fragments. This path reads keypoints from M2PEnc's heatmaps (``keypoints_from_heat``: place from the peak,
-motion from the soft-argmax), draws them as the DWPose-style skeleton map the skeleton encoder was trained on, and
-feeds the guidance encoders that map alone — the other map types (semantic, depth, …) are zero maps, which stages
+limb fragments. This path takes M2PEnc's regressed keypoints (``tiny`` with a sequence encoder), or reads them
+from its heatmaps (``keypoints_from_heat``: place from the peak, motion from the soft-argmax), draws them as the
+DWPose-style skeleton map the skeleton encoder was trained on, and feeds the guidance encoders that map alone — the other map types (semantic, depth, …) are zero maps, which stages
 2 and 3 train for with ``guidance_dropout`` — so the denoiser gets guidance on its training distribution.
 """
 from __future__ import annotations
@@ -42,18 +42,47 @@ def drop_maps(maps: dict[str, torch.Tensor], skeleton: str, drop: torch.Tensor |
 
 
 @torch.no_grad()
-def heat_sequence(model, feats, window: int, overlap: int) -> torch.Tensor:
-    """M2PEnc heatmaps for a whole clip (1, K, T, s, s): windows of ``window`` frames, overlaps averaged."""
+def m2penc_sequence(model, feats, window: int, overlap: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """M2PEnc on a whole clip: heatmaps (1, K, T, s, s) and regressed keypoints (1, K, T, 2) in latent pixels
+    (None when M2PEnc does not regress them); windows of ``window`` frames, overlaps averaged."""
     param = next(model.m2penc.parameters())
     x = torch.as_tensor(np.asarray(feats), dtype=torch.float32).unsqueeze(0).to(param.device, param.dtype)
     n = x.shape[1]
-    acc, count = None, torch.zeros(n, device=param.device)
+    heat_acc = kp_acc = None
+    count = torch.zeros(n, device=param.device)
     for a, b in windows(n, window, overlap):
-        heat = model.m2penc(x[:, a:b])[1].float()
-        acc = heat.new_zeros(heat.shape[:2] + (n,) + heat.shape[3:]) if acc is None else acc
-        acc[:, :, a:b] += heat
+        _, heat, kp = model.m2penc(x[:, a:b], keypoints=True)
+        if heat_acc is None:
+            heat_acc = heat.new_zeros(heat.shape[:2] + (n,) + heat.shape[3:], dtype=torch.float32)
+            kp_acc = None if kp is None else kp.new_zeros(kp.shape[:2] + (n, 2), dtype=torch.float32)
+        heat_acc[:, :, a:b] += heat.float()
+        if kp is not None:
+            kp_acc[:, :, a:b] += kp.float()
         count[a:b] += 1
-    return acc / count.view(1, 1, -1, 1, 1)
+    heat = heat_acc / count.view(1, 1, -1, 1, 1)
+    return heat, None if kp_acc is None else kp_acc / count.view(1, 1, -1, 1)
+
+
+def heat_sequence(model, feats, window: int, overlap: int) -> torch.Tensor:
+    """M2PEnc heatmaps for a whole clip (1, K, T, s, s) (``m2penc_sequence``)."""
+    return m2penc_sequence(model, feats, window, overlap)[0]
+
+
+def m2penc_keypoints(model, feats, anchor_frames: int | None = None) -> np.ndarray:
+    """(T, K, 3) keypoints (x, y, visible) in pixels of the model's frame: the regressed ones when M2PEnc has
+    them, else read from the heatmaps (``keypoints_from_heat``)."""
+    cfg = model.cfg
+    heat, kp = m2penc_sequence(model, feats, cfg.window, cfg.overlap)
+    if kp is None:
+        return keypoints_from_heat(heat, cfg.size, cfg.keypoint_anchor if anchor_frames is None else anchor_frames)
+    f = cfg.size / heat.shape[-1]
+    xy = (kp[0].cpu().numpy().transpose(1, 0, 2) + 0.5) * f - 0.5
+    return np.concatenate([xy, _shown(heat)[..., None]], -1).astype(np.float64)
+
+
+def _shown(heat: torch.Tensor) -> np.ndarray:
+    """(T, K) whether a joint is drawn: its heatmap peak reaches ``VISIBLE_PEAK``."""
+    return (heat[0].float().cpu().amax(dim=(-2, -1)) >= VISIBLE_PEAK).T.numpy()
 
 
 def keypoints_from_heat(heat: torch.Tensor, size: int, anchor_frames: int = 24) -> np.ndarray:
@@ -75,8 +104,7 @@ def keypoints_from_heat(heat: torch.Tensor, size: int, anchor_frames: int = 24) 
     mean = lambda x: uniform_filter1d(x, max(1, anchor_frames), axis=1, mode="nearest")  # noqa: E731
     xy = (mean(peak) + soft - mean(soft)).transpose(1, 0, 2)  # (T, K, 2)
     f = size / heat.shape[-1]
-    shown = (h.amax(dim=(-2, -1)) >= VISIBLE_PEAK).T.numpy()
-    return np.concatenate([(xy + 0.5) * f - 0.5, shown[..., None]], -1).astype(np.float64)
+    return np.concatenate([(xy + 0.5) * f - 0.5, _shown(heat)[..., None]], -1).astype(np.float64)
 
 
 def render_skeletons(keypoints: np.ndarray, size: int) -> torch.Tensor:
@@ -90,11 +118,10 @@ def render_skeletons(keypoints: np.ndarray, size: int) -> torch.Tensor:
 @torch.no_grad()
 def keypoint_guidance(model, feats, anchor_frames: int | None = None) -> torch.Tensor:
     """Music features (T, D) → guidance (1, C_guid, T, s, s) from M2PEnc's keypoints through the encoders;
-    ``anchor_frames``: the readout's moving average (default ``cfg.keypoint_anchor``)."""
+    ``anchor_frames``: the heatmap readout's moving average (default ``cfg.keypoint_anchor``; unused when M2PEnc
+    regresses keypoints)."""
     cfg = model.cfg
-    heat = heat_sequence(model, feats, cfg.window, cfg.overlap)
-    anchor = cfg.keypoint_anchor if anchor_frames is None else anchor_frames
-    skel = render_skeletons(keypoints_from_heat(heat, cfg.size, anchor), cfg.size)
+    skel = render_skeletons(m2penc_keypoints(model, feats, anchor_frames), cfg.size)
     param = next(model.guidance.parameters())
     skel = skel.to(param.device, param.dtype)
     name = skeleton_type(cfg.guidance_types)

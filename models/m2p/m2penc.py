@@ -10,6 +10,11 @@ temporal self-attention over frames (zero-initialised)], and two heads:
 * heatmap head (C_heat = 17 COCO keypoints) — Gaussian keypoint heatmaps (H*).
 
 Temporal attention is what lets a frame see the beat phase; the per-frame layers alone cannot.
+
+With ``seq_layers`` > 0 (``tiny`` from checkpoint <new>; ours, not the paper's), a transformer over the frames reads
+the music first — every frame sees the window's chords and beats — and feeds both the S×S projection and a third
+head, COCO-17 keypoint coordinates (x, y) in latent pixels, trained on their distance to the true ones. Read from a heatmap, a keypoint is an
+average over the poses the music allows; regressed directly, it is the pose the music asks for (README).
 """
 from __future__ import annotations
 
@@ -35,13 +40,18 @@ class _Block(nn.Module):
 
 class M2PEnc(nn.Module):
     def __init__(self, music_dim: int, size: int, guid_channels: int, heat_channels: int, channels: int = 64,
-                 layers: int = 2, heads: int = 4, max_frames: int = 64):
+                 layers: int = 2, heads: int = 4, max_frames: int = 64, seq_layers: int = 0, seq_width: int = 128):
         super().__init__()
-        self.size, self.max_frames = size, max_frames
+        self.size, self.max_frames, self.heat_channels = size, max_frames, heat_channels
         # feature standardisation, fitted on the training music (train.py) and saved with the weights
         self.register_buffer("music_mean", torch.zeros(music_dim))
         self.register_buffer("music_std", torch.ones(music_dim))
-        self.proj = nn.Linear(music_dim, size * size)  # full size: 4800 (or 35) → 4096 = 64²
+        self.seq = _Sequence(music_dim, seq_width, seq_layers, heads, max_frames) if seq_layers else None
+        width = seq_width if seq_layers else music_dim
+        self.kp_head = nn.Linear(seq_width, 2 * heat_channels) if seq_layers else None
+        if self.kp_head is not None:  # start every joint at the grid's centre rather than its corner
+            nn.init.constant_(self.kp_head.bias, (size - 1) / 2)
+        self.proj = nn.Linear(width, size * size)  # full size: 4800 (or 35) → 4096 = 64²
         self.conv_in = nn.Conv2d(1, channels, 3, padding=1)
         self.blocks = nn.ModuleList(_Block(channels, heads, max_frames) for _ in range(layers))
         self.guid_head = zero_module(nn.Conv2d(channels, guid_channels, 3, padding=1))
@@ -51,17 +61,42 @@ class M2PEnc(nn.Module):
         self.music_mean.copy_(mean)
         self.music_std.copy_(std.clamp_min(1e-4))
 
-    def forward(self, music: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """music (B, F, D) → guidance (B, C_guid, F, S, S), heatmaps (B, C_heat, F, S, S)."""
+    @property
+    def regresses_keypoints(self) -> bool:
+        return self.kp_head is not None
+
+    def forward(self, music: torch.Tensor, keypoints: bool = False):
+        """music (B, F, D) → guidance (B, C_guid, F, S, S), heatmaps (B, C_heat, F, S, S), and with ``keypoints``
+        the regressed keypoints (B, C_heat, F, 2) in latent pixels (None without a sequence encoder)."""
         b, f, _ = music.shape
         if f > self.max_frames:
             raise ValueError(f"M2PEnc got {f} frames; its temporal attention covers at most {self.max_frames}")
-        x = (music - self.music_mean) / self.music_std
-        x = self.proj(x.to(self.proj.weight.dtype)).view(b * f, 1, self.size, self.size)
+        x = ((music - self.music_mean) / self.music_std).to(self.proj.weight.dtype)
+        kp = None
+        if self.seq is not None:
+            x = self.seq(x)
+            kp = self.kp_head(x).view(b, f, self.heat_channels, 2).transpose(1, 2)
+        x = self.proj(x).view(b * f, 1, self.size, self.size)
         x = F.silu(self.conv_in(x))
         for block in self.blocks:
             x = block(x, f)
-        return unfold(self.guid_head(x), f), unfold(self.heat_head(x), f)
+        out = unfold(self.guid_head(x), f), unfold(self.heat_head(x), f)
+        return (*out, kp) if keypoints else out
+
+
+class _Sequence(nn.Module):
+    """Pre-norm transformer encoder over the frames of a window (learned positions within the window)."""
+
+    def __init__(self, music_dim: int, width: int, layers: int, heads: int, max_frames: int):
+        super().__init__()
+        self.inp = nn.Linear(music_dim, width)
+        self.pos = nn.Parameter(torch.randn(max_frames, width) * 0.02)
+        layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.1, batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(width)
+
+    def forward(self, music: torch.Tensor) -> torch.Tensor:  # (B, F, D) → (B, F, width)
+        return self.norm(self.encoder(self.inp(music) + self.pos[: music.shape[1]]))
 
 
 def soft_argmax(heat: torch.Tensor) -> torch.Tensor:
@@ -81,9 +116,17 @@ def kinetic_profile(heat: torch.Tensor) -> torch.Tensor:
     return (xy[:, :, 1:] - xy[:, :, :-1]).pow(2).sum(-1).add(1e-8).sqrt().mean(dim=1)
 
 
+def keypoint_targets(heat_target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Target heatmaps (B, K, F, S, S) → keypoints (B, K, F, 2) in latent pixels (their Gaussians' centres) and
+    visibility (B, K, F): invisible joints have empty maps."""
+    return soft_argmax(heat_target), heat_target.float().amax(dim=(-2, -1)) > 0.5
+
+
 def m2penc_loss(guid: torch.Tensor, heat: torch.Tensor, guid_target: torch.Tensor, heat_target: torch.Tensor,
-                heat_weight: float = 1.0, motion_weight: float = 0.0) -> tuple[torch.Tensor, dict]:
-    """MSE(guidance, G*) + λ·MSE(heatmaps, H*) + μ·MSE(kinetic profile, its target), parts for logging.
+                heat_weight: float = 1.0, motion_weight: float = 0.0, keypoints: torch.Tensor | None = None,
+                keypoint_weight: float = 0.0) -> tuple[torch.Tensor, dict]:
+    """MSE(guidance, G*) + λ·MSE(heatmaps, H*) + μ·MSE(kinetic profile, its target) + ν·(mean distance of the
+    keypoints to their targets over visible joints, latent pixels), parts for logging.
 
     The motion term is ours (the paper has none): which move a dancer makes is not determined by the music, so
     the pose MSE alone regresses to a near-static mean pose; *when* the body moves and stops is, and the speed
@@ -94,4 +137,9 @@ def m2penc_loss(guid: torch.Tensor, heat: torch.Tensor, guid_target: torch.Tenso
     if motion_weight:
         lm = F.mse_loss(kinetic_profile(heat), kinetic_profile(heat_target))
         loss, parts["motion_mse"] = loss + motion_weight * lm, lm.detach()
+    if keypoints is not None:
+        xy, vis = keypoint_targets(heat_target)
+        dist = (keypoints.float() - xy).norm(dim=-1)
+        lk = (dist * vis).sum() / vis.sum().clamp_min(1)
+        loss, parts["kp_error"] = loss + keypoint_weight * lk, lk.detach()
     return loss, parts

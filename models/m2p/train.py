@@ -49,6 +49,13 @@ PART_NAMES = {0: ("rec_mse", "lpips_vgg"), 1: ("guid_mse", "heat_mse"), 2: ("v_l
               3: ("diffusion", "m2penc")}
 
 
+def part_names(stage: int, model) -> tuple[str, str]:
+    """What the log's two part columns hold (stage 1 logs the keypoint error when M2PEnc regresses keypoints)."""
+    if stage == 1 and model.m2penc.regresses_keypoints:
+        return "kp_error (latent px)", "heat_mse"
+    return PART_NAMES[stage]
+
+
 @dataclass
 class TrainOptions:
     stage: int
@@ -158,12 +165,14 @@ class StageLoss(nn.Module):
     def _m2penc(self, b):
         """M2PEnc's guidance, its loss against the frozen encoders' maps and the keypoint heatmaps, the parts."""
         cfg = self.model.cfg
-        guid, heat = self.model.m2penc(b["music"])
-        return (guid, *m2penc_loss(guid, heat, self._teacher(b), b["heat"], cfg.heat_weight, cfg.motion_weight))
+        guid, heat, kp = self.model.m2penc(b["music"], keypoints=True)
+        return (guid, *m2penc_loss(guid, heat, self._teacher(b), b["heat"], cfg.heat_weight, cfg.motion_weight,
+                                   kp, cfg.keypoint_weight))
 
     def _stage1(self, b):
         _, loss, parts = self._m2penc(b)
-        return loss, parts["guid_mse"], parts["heat_mse"]
+        # with regressed keypoints their error (latent pixels) says more than the guidance MSE
+        return loss, parts.get("kp_error", parts["guid_mse"]), parts["heat_mse"]
 
     def _stage3(self, b):
         guid, l_m2p, _ = self._m2penc(b)
@@ -225,6 +234,13 @@ def start_model(cfg: M2PConfig, opts: TrainOptions, device) -> tuple[M2PModel, d
         if ck_cfg.latent_size != cfg.latent_size:
             tensors = resize_latent_grid(tensors, ck_cfg.latent_size, cfg.latent_size)
         model = M2PModel(cfg)
+        if ck_cfg.m2penc != cfg.m2penc:  # another M2PEnc architecture: it starts afresh, the rest is kept
+            print(f"M2PEnc {ck_cfg.m2penc} in {Path(init).name} differs from {cfg.m2penc}: M2PEnc starts from "
+                  f"random weights", flush=True)
+            tensors = {k: v for k, v in tensors.items() if not k.startswith("m2penc.")}
+            tensors.update({f"m2penc.{k}": v for k, v in model.m2penc.state_dict().items()
+                            if not k.endswith("pos_embed.pe")})
+            meta = {k: v for k, v in meta.items() if k != "music_stats"}
         load_state(model, tensors, init)
     elif opts.init is not None:
         raise EvalkitError("initial checkpoint not found", path=opts.init)
@@ -309,7 +325,7 @@ def train_stage(cfg: M2PConfig, data: ClipSet, opts: TrainOptions) -> dict:
         torch.save({"optimizer": optim.state_dict(),
                     "generator": gen.get_state(), "step": step,
                     "elapsed": elapsed}, state_file)
-        plot_log(log_path, stage_dir / "loss.png", f"stage {stage} ({STAGE_NAMES[stage]})", PART_NAMES[stage])
+        plot_log(log_path, stage_dir / "loss.png", f"stage {stage} ({STAGE_NAMES[stage]})", part_names(stage, model))
 
     t0 = time.perf_counter() - elapsed
     budget_s = opts.max_minutes * 60 if opts.max_minutes else None
@@ -319,6 +335,7 @@ def train_stage(cfg: M2PConfig, data: ClipSet, opts: TrainOptions) -> dict:
         for group in optim.param_groups:
             group["lr"] = lr_now
         b = draw_batch(data, cfg, stage, batch_n, frames, gen, acc.device)
+        torch.manual_seed(opts.seed * 100_003 + stage * 10_007 + step * 8 + acc.process_index)  # dropout: resumable
         with acc.autocast():
             loss, pa, pb = loss_mod(b)
         if not torch.isfinite(loss):
