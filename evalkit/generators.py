@@ -99,6 +99,13 @@ def check_frames(frames, sample, name: str) -> np.ndarray:
     return arr
 
 
+def _flag(value) -> bool:
+    text = str(value).strip().lower()
+    if text not in ("0", "1", "true", "false"):
+        raise ValueError(f"expected 0 or 1, got {value!r}")
+    return text in ("1", "true")
+
+
 class M2P:
     """Adapter from the m2p pipeline's ``generate(music, reference, num_frames, fps, seed)`` to this interface."""
 
@@ -107,19 +114,20 @@ class M2P:
     def __init__(self, context: GeneratorContext):
         opts = take_options(context, self.name, {"checkpoint": None, "steps": None, "cfg_scale": None,
                                                  "init_strength": None, "keep_reference": None,
-                                                 "guidance_source": None, "keypoint_anchor": None})
+                                                 "guidance_source": None, "keypoint_anchor": None, "retarget": None})
         try:
             from evalkit.models.m2p.pipeline import M2PPipeline
         except ImportError as err:
             raise EvalkitError(f"generator 'm2p' is not available: cannot import evalkit.models.m2p.pipeline "
                                f"({type(err).__name__}: {err})") from None
         kinds = {"steps": int, "cfg_scale": float, "init_strength": float, "keep_reference": float,
-                 "guidance_source": str, "keypoint_anchor": int}
+                 "guidance_source": str, "keypoint_anchor": int, "retarget": _flag}
         try:
             kw = {k: kind(opts[k]) for k, kind in kinds.items() if opts[k] is not None}
         except ValueError as err:
             raise EvalkitError(f"generator 'm2p': bad option value ({err})",
-                               hint="steps and keypoint_anchor are integers; cfg_scale, init_strength and keep_reference are numbers") from None
+                               hint="steps and keypoint_anchor are integers; cfg_scale, init_strength and keep_reference "
+                                    "are numbers; retarget is 0 or 1") from None
         self.sampling = kw
         self.pipe = M2PPipeline.from_checkpoint(opts["checkpoint"], device=context.device, **kw)
         self.checkpoint = opts["checkpoint"]
@@ -127,7 +135,11 @@ class M2P:
         self.counts = {"resized_to_ground_truth": 0}
 
     def generate(self, sample, *, music: Path | None = None, seed: int = 0) -> np.ndarray:
-        frames = self.pipe.generate(music or sample.music, sample.reference, sample.num_frames, sample.fps, seed)
+        frames = self.pipe.generate(music or sample.music, sample.reference, sample.num_frames, sample.fps, seed,
+                                    reference_keypoints=getattr(sample, "reference_joints2d", None))
+        if self.pipe.last_retarget is not None:  # keypoints on the reference's body, or why not
+            key = "keypoints_" + self.pipe.last_retarget.replace(" ", "_")
+            self.counts[key] = self.counts.get(key, 0) + 1
         h, w = frame_size(sample)
         if frames.shape[1:3] != (h, w):  # the pipeline keeps the reference image's size
             import cv2

@@ -96,6 +96,7 @@ def test_reads_camera_c09_with_centre_crop(aist):
 
         assert np.array_equal(np.asarray(Image.open(sample.reference)), frames[0])  # first frame, cropped
         assert sample.meta["reference_from"] == "first frame"
+        assert np.array_equal(sample.reference_joints2d, sample.joints2d[0])  # its keypoints, on the cropped frame
 
 
 def test_resize_keeps_keypoints_on_the_pixels(aist):

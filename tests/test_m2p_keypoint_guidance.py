@@ -134,6 +134,76 @@ def test_regressed_keypoints_are_drawn_averaged_over_windows(model):
         torch.testing.assert_close(keypoint_guidance(model, feats), want, rtol=0, atol=0)
 
 
+def test_body_prior_is_the_average_sdgpip_stance():
+    """The prior retarget maps from: SDGPip dancers' relaxed stance, hip centre near the frame's middle, feet low,
+    about 0.63 of the frame from head to feet; measured again from a few dancers it agrees within their spread."""
+    from evalkit.models.m2p.keypoint_guidance import sdgpip_body_prior
+
+    hip_x, feet, height = sdgpip_body_prior()
+    assert abs(hip_x - 0.5) < 0.01 and 0.85 < feet < 0.9 and 0.6 < height < 0.66
+    few = sdgpip_body_prior.__wrapped__(16)
+    assert np.allclose(few, (hip_x, feet, height), atol=0.03)
+
+
+def test_retarget_maps_the_average_body_onto_the_reference():
+    """Keypoints drawn for the prior body move onto the reference's: a reference equal to the prior leaves them in
+    place; a reference 1.2× taller with feet and hips elsewhere scales every offset by 1.2 about the anchor; a
+    reference without visible ankles cannot be measured (None)."""
+    from evalkit.models.m2p.keypoint_guidance import body_measure, retarget
+
+    size, prior = 128, (0.5, 0.875, 0.625)  # hip x 64, feet 112, height 80 px
+    body = np.zeros((17, 3))
+    body[:, 2] = 1.0
+    body[:5, :2] = [64, 32]  # face
+    body[[11, 12], :2] = [[58, 70], [70, 70]]
+    body[[15, 16], :2] = [[60, 112], [68, 112]]
+    assert np.allclose(body_measure(body), [64, 112, 80])
+    kp = np.concatenate([np.random.default_rng(0).uniform(20, 110, (5, 17, 2)), np.ones((5, 17, 1))], -1)
+    assert np.allclose(retarget(kp, body, size, prior), kp)
+    tall = body.copy()
+    tall[:, :2] = (body[:, :2] - [64, 112]) * 1.2 + [70, 115]
+    moved = retarget(kp, tall, size, prior)
+    assert np.allclose(moved[..., :2], (kp[..., :2] - [64, 112]) * 1.2 + [70, 115]) and np.array_equal(moved[..., 2], kp[..., 2])
+    hidden = body.copy()
+    hidden[[15, 16], 2] = 0.0
+    assert body_measure(hidden) is None and retarget(kp, hidden, size, prior) is None
+
+
+def test_pipeline_maps_keypoints_onto_the_reference_body(model, monkeypatch):
+    """generate(reference_keypoints=…) brings them into the model's frame (centre square, model size) and the
+    keypoint guidance draws M2PEnc's keypoints on that body; retarget=False, no keypoints, or an unmeasurable body
+    leave the video as without, and ``last_retarget`` says which happened."""
+    import evalkit.models.m2p.keypoint_guidance as kg
+    from evalkit.models.m2p.pipeline import M2PPipeline
+
+    monkeypatch.setattr(kg, "sdgpip_body_prior", lambda: (0.5, 0.875, 0.625))
+    ref = np.random.default_rng(0).integers(0, 255, (32, 48, 3), dtype=np.uint8)  # wide: centre square x 8..40
+    music = np.random.default_rng(1).normal(size=(12, 35)).astype(np.float32)
+    body = np.zeros((17, 3))
+    body[:, 2] = 1.0
+    body[:5, :2] = [24, 4]
+    body[[11, 12], :2] = [[22, 16], [26, 16]]
+    body[[15, 16], :2] = [[22, 30], [26, 30]]
+    pipe = M2PPipeline(model, steps=2)
+    plain = pipe.generate(None, ref, 12, 10.0, seed=0, music=music)
+    assert pipe.last_retarget == "no reference keypoints"
+    seen = {}
+    real = kg.retarget
+    monkeypatch.setattr(kg, "retarget", lambda kp, r, size: seen.setdefault("ref", r) is not None and real(kp, r, size))
+    moved = pipe.generate(None, ref, 12, 10.0, seed=0, music=music, reference_keypoints=body)
+    assert pipe.last_retarget == "reference body" and not np.array_equal(moved, plain)
+    s = CFG.size / 32
+    np.testing.assert_allclose(seen["ref"][:, 0], (body[:, 0] - 8 + 0.5) * s - 0.5)
+    np.testing.assert_allclose(seen["ref"][:, 1], (body[:, 1] + 0.5) * s - 0.5)
+    off = M2PPipeline(model, steps=2, retarget=False)
+    assert np.array_equal(off.generate(None, ref, 12, 10.0, seed=0, music=music, reference_keypoints=body), plain)
+    assert off.last_retarget == "off"
+    hidden = body.copy()
+    hidden[[15, 16], 2] = 0.0
+    assert np.array_equal(pipe.generate(None, ref, 12, 10.0, seed=0, music=music, reference_keypoints=hidden), plain)
+    assert pipe.last_retarget == "not measurable"
+
+
 def test_pipeline_guidance_source_option(heat_model):
     from evalkit.models.m2p.pipeline import M2PPipeline
 

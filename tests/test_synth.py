@@ -233,6 +233,9 @@ def test_round_trip_through_the_aist_loader(root):
             from PIL import Image
 
             assert np.array_equal(np.asarray(Image.open(sample.reference)), data.reference)
+            # the reference's own keypoints (a relaxed stance, not frame 0's)
+            assert np.array_equal(sample.reference_joints2d, data.reference_keypoints.astype(np.float32))
+            assert not np.array_equal(sample.reference_joints2d, sample.joints2d[0])
             assert sample.crop is None and sample.meta["frame_size"] == (CFG.size, CFG.size)
 
 

@@ -203,10 +203,14 @@ class AistSplit:
         kp_data = load_pickle(kp_file)
         kp = _view(kp_data, kp_file, self.camera)
         joints2d = kp.astype(np.float64)
+        ref_joints = kp_data.get("reference_keypoints2d")  # SDGPip's reference image (same camera and crop)
+        ref_joints = None if ref_joints is None else np.asarray(ref_joints, np.float64).reshape(17, 3)
         if crop is not None or scale != 1.0:
             x0, y0 = (crop[0], crop[1]) if crop else (0, 0)
-            joints2d[..., 0] = (joints2d[..., 0] - x0 + 0.5) * scale - 0.5
-            joints2d[..., 1] = (joints2d[..., 1] - y0 + 0.5) * scale - 0.5
+            for arr in (joints2d, ref_joints):
+                if arr is not None:
+                    arr[..., 0] = (arr[..., 0] - x0 + 0.5) * scale - 0.5
+                    arr[..., 1] = (arr[..., 1] - y0 + 0.5) * scale - 0.5
         k3_file = self.anno / "keypoints3d" / f"{seq}.pkl"
         k3 = load_pickle(k3_file)
         key = "keypoints3d_optim" if "keypoints3d_optim" in k3 else "keypoints3d"
@@ -238,13 +242,15 @@ class AistSplit:
         ref = self.root / "reference" / f"{vid.stem}.png"
         if not ref.is_file():
             ref = first_frame_reference(vid, crop, self.resize)  # AIST++ has none: the first frame
+            ref_joints = joints2d[0].copy()
         meta = {"seq": seq, "camera": self.camera, "music_id": info["music"], "genre": info["genre"],
                 "dancer": info["dancer"], "frame_size": (out_size, out_size), "source_size": (height, width),
                 "keypoints2d_file": str(kp_file), "motion_file": str(motion_file), "part": self.part,
                 "reference_from": "reference/" if ref.parent == self.root / "reference" else "first frame"}
         return Sample(id=vid.stem, video=vid, music=music, reference=ref, fps=self.fps, num_frames=int(kp.shape[0]),
                       joints2d=joints2d, joints3d=joints3d, guidance=guidance, beats=beats, meta=meta,
-                      keypoints3d=keypoints3d, crop=crop, resize=self.resize if scale != 1.0 else None)
+                      keypoints3d=keypoints3d, crop=crop, resize=self.resize if scale != 1.0 else None,
+                      reference_joints2d=ref_joints)
 
     # ------------------------------------------------------------------------------------------ validation
     def validate(self, parts: tuple[str, ...] | None = None) -> list[str]:

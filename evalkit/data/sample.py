@@ -24,6 +24,7 @@ class Sample:
     keypoints3d: (T, 17, 3) COCO-17 3D keypoints in metres (world, y up), if known.
     crop: (x0, y0, width, height) cut from each decoded frame before ``resize``; joints2d already refer to
         the cropped (and resized) frame. resize: side of the square output frame, or None.
+    reference_joints2d: (17, 3) COCO-17 (x, y, conf) in pixels of the reference image, if known.
     """
 
     id: str
@@ -40,6 +41,7 @@ class Sample:
     keypoints3d: np.ndarray | None = None
     crop: tuple[int, int, int, int] | None = None
     resize: int | None = None
+    reference_joints2d: np.ndarray | None = None
 
     def load_video(self):
         """The ground-truth video as evalkit.io.video.Video, with this sample's crop and resize applied."""

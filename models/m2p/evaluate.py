@@ -87,7 +87,8 @@ def _plot(result: dict, png: Path) -> None:
 
 def pose_sync(checkpoint, out: Path, device: str = "cpu", root: Path | None = None) -> dict:
     """M2PEnc's keypoints (what keypoint guidance draws) on the synthetic test split (or the one at ``root``):
-    mean pixel error against the true keypoints at the model's size, beside the first true pose held, and
+    mean pixel error against the true keypoints at the model's size — as M2PEnc draws them and mapped onto the
+    reference's body (``retarget``; NaN without reference keypoints) — beside the first true pose held, and
     2D-BeatAlign with each clip's beats driven by its own music and by the next clip's."""
     from evalkit.audio.beats import times_to_frames
     from evalkit.data.registry import get_split
@@ -95,8 +96,8 @@ def pose_sync(checkpoint, out: Path, device: str = "cpu", root: Path | None = No
     from evalkit.pose import PoseTrack
 
     from .data import frame_indices
-    from .keypoint_guidance import m2penc_keypoints
-    from .pipeline import M2PPipeline
+    from .keypoint_guidance import m2penc_keypoints, retarget
+    from .pipeline import M2PPipeline, load_reference
 
     out.mkdir(parents=True, exist_ok=True)
     pipe = M2PPipeline.from_checkpoint(checkpoint, device=device)
@@ -119,11 +120,15 @@ def pose_sync(checkpoint, out: Path, device: str = "cpu", root: Path | None = No
             kp = m2penc_keypoints(model, f[:m])
             row[label] = beat_align_2d(track(kp), beats[beats < m])["beat_align"]
             if label == "own":
-                row["error_px"] = float(np.linalg.norm(kp[:, :, :2] - truth[:m, :, :2], axis=-1)[vis[:m]].mean())
+                err = lambda k: float(np.linalg.norm(k[:, :, :2] - truth[:m, :, :2], axis=-1)[vis[:m]].mean())  # noqa
+                row["error_px"] = err(kp)
+                ref = pipe._reference_keypoints(s.reference_joints2d, load_reference(s.reference).shape[:2])
+                moved = None if ref is None else retarget(kp, ref, cfg.size)
+                row["error_on_reference_body_px"] = err(moved) if moved is not None else float("nan")
         row["ground_truth"] = beat_align_2d(track(truth), beats)["beat_align"]
         row["first_pose_held_error_px"] = float(np.linalg.norm(truth[:, :, :2] - truth[:1, :, :2], axis=-1)[vis].mean())
         rows.append(row)
-    keys = ("own", "shifted", "ground_truth", "error_px", "first_pose_held_error_px")
+    keys = ("own", "shifted", "ground_truth", "error_px", "error_on_reference_body_px", "first_pose_held_error_px")
     summary = {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
     result = {"clips": rows, "mean": summary, "fps": cfg.fps, "size": cfg.size, "split": str(root or "synth test")}
     (out / "pose_sync.json").write_text(json.dumps(result, indent=2))

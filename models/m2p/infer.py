@@ -154,17 +154,19 @@ class M2PSampler:
     def latents(self, music: np.ndarray, reference: torch.Tensor, seed: int = 0, steps: int | None = None,
                 cfg_scale: float | None = None, continuation: bool = True, progress=None,
                 init_strength: float | None = None, guidance: torch.Tensor | None = None,
-                guidance_source: str | None = None, keypoint_anchor: int | None = None) -> torch.Tensor:
+                guidance_source: str | None = None, keypoint_anchor: int | None = None,
+                reference_keypoints=None) -> torch.Tensor:
         """music (N, D) features at the model fps; reference (3, S, S) in [-1, 1] → latents (1, 4, N, h, w).
         ``init_strength`` < 1 starts from the reference's latent noised to that level (``sample_long``).
         ``guidance`` (1, C_guid, N, h, w) replaces M2PEnc's guidance features (e.g. from rendered maps);
         ``guidance_source="keypoints"`` makes it from M2PEnc's keypoints (``keypoint_guidance``; ``keypoint_anchor``
-        overrides the config's readout window)."""
+        overrides the config's readout window; ``reference_keypoints`` (17, 3) in the model's frame map them onto the
+        reference's body)."""
         m, cfg = self.model, self.cfg
         if guidance is None and (guidance_source or cfg.guidance_source) == "keypoints":
             from .keypoint_guidance import keypoint_guidance
 
-            guidance = keypoint_guidance(m, music, keypoint_anchor)
+            guidance = keypoint_guidance(m, music, keypoint_anchor, reference_keypoints)
         if guidance is not None:  # moved once, not in every window of every step
             guidance = guidance.to(self.device, self.dtype)
         scale = cfg.cfg_scale if cfg_scale is None else cfg_scale

@@ -9,6 +9,8 @@ DWPose-style skeleton map the skeleton encoder was trained on, and feeds the gui
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 
@@ -107,6 +109,55 @@ def keypoints_from_heat(heat: torch.Tensor, size: int, anchor_frames: int = 24) 
     return np.concatenate([(xy + 0.5) * f - 0.5, _shown(heat)[..., None]], -1).astype(np.float64)
 
 
+# COCO-17 indices of the points that measure a body: face (head top side), hips, ankles
+FACE, HIPS, ANKLES = (0, 1, 2, 3, 4), (11, 12), (15, 16)
+
+
+def body_measure(kp: np.ndarray) -> np.ndarray | None:
+    """(17, 3) keypoints → (hip centre x, feet line y, head-to-feet height) in their pixels, or None when a
+    face point, both hips or both ankles are not visible."""
+    vis = kp[:, 2] > 0
+    parts = [np.flatnonzero(vis[list(ix)]) for ix in (FACE, HIPS, ANKLES)]
+    if any(len(p) == 0 for p in parts):
+        return None
+    head = kp[np.array(FACE)[parts[0]], 1].mean()
+    hip_x = kp[np.array(HIPS)[parts[1]], 0].mean()
+    feet = kp[np.array(ANKLES)[parts[2]], 1].mean()
+    return np.array([hip_x, feet, feet - head])
+
+
+@lru_cache(maxsize=1)
+def sdgpip_body_prior(dancers: int = 256) -> tuple[float, float, float]:
+    """The average SDGPip dancer's relaxed stance (what a music-only M2PEnc trained on SDGPip draws): mean hip
+    centre x, feet line y and head-to-feet height, as fractions of the frame side (the default camera)."""
+    from evalkit.data.synth.motion import Dancer, neutral_pose
+    from evalkit.data.synth.pipeline import DANCER_STREAM, _rng
+    from evalkit.data.synth.render import Camera, Identity, render_sequence
+
+    size, rows = 256, []
+    for i in range(dancers):
+        rng = _rng(2026, DANCER_STREAM, i)
+        dancer, identity = Dancer.random(rng), Identity.random(rng)
+        kp = render_sequence(neutral_pose(dancer)[None], identity, Camera.default(size), maps=())["keypoints2d"][0]
+        rows.append(body_measure(kp))
+    return tuple(float(v) for v in np.mean(rows, axis=0) / size)
+
+
+def retarget(keypoints: np.ndarray, reference: np.ndarray, size: int,
+             prior: tuple[float, float, float] | None = None) -> np.ndarray | None:
+    """Map keypoints (T, K, 3) drawn for the average dancer (``prior``, fractions of the ``size``² frame;
+    default ``sdgpip_body_prior``) onto the reference's body (17, 3) in the same frame: scaled by the reference's
+    height over the prior's, about the prior's hip centre x and feet line, which land on the reference's. None
+    when the reference's body cannot be measured (``body_measure``)."""
+    ref = body_measure(np.asarray(reference, np.float64))
+    if ref is None:
+        return None
+    hip_x, feet, height = np.asarray(prior or sdgpip_body_prior()) * size
+    out = np.array(keypoints, np.float64, copy=True)
+    out[..., :2] = ref[:2] + ref[2] / height * (out[..., :2] - np.array([hip_x, feet]))
+    return out
+
+
 def render_skeletons(keypoints: np.ndarray, size: int) -> torch.Tensor:
     """(T, K, 3) keypoints → skeleton maps (1, 3, T, size, size) in [0, 1], drawn as the training maps are."""
     from evalkit.data.synth.draw import draw_skeleton
@@ -116,12 +167,18 @@ def render_skeletons(keypoints: np.ndarray, size: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def keypoint_guidance(model, feats, anchor_frames: int | None = None) -> torch.Tensor:
+def keypoint_guidance(model, feats, anchor_frames: int | None = None,
+                      reference_keypoints: np.ndarray | None = None) -> torch.Tensor:
     """Music features (T, D) → guidance (1, C_guid, T, s, s) from M2PEnc's keypoints through the encoders;
     ``anchor_frames``: the heatmap readout's moving average (default ``cfg.keypoint_anchor``; unused when M2PEnc
-    regresses keypoints)."""
+    regresses keypoints); ``reference_keypoints`` (17, 3) in the model's frame: the keypoints are first mapped onto
+    the reference's body (``retarget``; left as they are when its body cannot be measured)."""
     cfg = model.cfg
-    skel = render_skeletons(m2penc_keypoints(model, feats, anchor_frames), cfg.size)
+    kp = m2penc_keypoints(model, feats, anchor_frames)
+    if reference_keypoints is not None:
+        moved = retarget(kp, reference_keypoints, cfg.size)
+        kp = kp if moved is None else moved
+    skel = render_skeletons(kp, cfg.size)
     param = next(model.guidance.parameters())
     skel = skel.to(param.device, param.dtype)
     name = skeleton_type(cfg.guidance_types)

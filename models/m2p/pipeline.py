@@ -74,7 +74,9 @@ class M2PPipeline:
     def __init__(self, model, device="cpu", dtype=torch.float32, steps: int | None = None,
                  cfg_scale: float | None = None, jukebox_dir: str | Path | None = None,
                  init_strength: float | None = None, keep_reference: float | None = None,
-                 guidance_source: str | None = None, keypoint_anchor: int | None = None):
+                 guidance_source: str | None = None, keypoint_anchor: int | None = None, retarget: bool = True):
+        self.retarget = bool(retarget)
+        self.last_retarget = None  # what generate() did with the reference's keypoints (for the run's counts)
         if keypoint_anchor is not None and keypoint_anchor < 1:
             raise EvalkitError(f"keypoint_anchor is a number of frames ≥ 1, got {keypoint_anchor}")
         self.keypoint_anchor = keypoint_anchor
@@ -109,18 +111,40 @@ class M2PPipeline:
                               self.jukebox_dir or self.cfg.music_dir)
 
     def generate(self, music_path, reference_image, num_frames: int, fps: float, seed: int = 0, *,
-                 music: np.ndarray | None = None, continuation: bool = True, progress=None) -> np.ndarray:
-        """uint8 (num_frames, H, W, 3) at ``fps``; ``music`` may pass precomputed model-fps features."""
+                 music: np.ndarray | None = None, continuation: bool = True, progress=None,
+                 reference_keypoints: np.ndarray | None = None) -> np.ndarray:
+        """uint8 (num_frames, H, W, 3) at ``fps``; ``music`` may pass precomputed model-fps features;
+        ``reference_keypoints`` (17, 3) COCO-17 in the reference image's pixels: with keypoint guidance and
+        ``retarget`` on, M2PEnc's keypoints are mapped onto that body (``keypoint_guidance.retarget``)."""
         if num_frames < 1 or fps <= 0:
             raise EvalkitError(f"need num_frames ≥ 1 and fps > 0, got {num_frames}, {fps}")
         ref = load_reference(reference_image)
         feats = self.music(music_path, num_frames, fps) if music is None else np.asarray(music, np.float32)
         ref_t = to_unit(torch.from_numpy(resize_square(ref, self.cfg.size))).permute(2, 0, 1)
+        ref_kp = self._reference_keypoints(reference_keypoints, ref.shape[:2])
         lat = self.sampler.latents(feats, ref_t, seed, self.steps, self.cfg_scale, continuation, progress,
                                    self.init_strength, guidance_source=self.guidance_source,
-                                   keypoint_anchor=self.keypoint_anchor)
+                                   keypoint_anchor=self.keypoint_anchor, reference_keypoints=ref_kp)
         frames = retime(self.sampler.decode(lat), self.cfg.fps, fps, num_frames)
         if self.keep_reference is None:
             return paste_square(frames, ref)
         return paste_changes(frames, self.sampler.round_trip(ref_t[None])[0], ref, self.keep_reference)
 
+    def _reference_keypoints(self, keypoints, hw: tuple[int, int]) -> np.ndarray | None:
+        """The reference's keypoints in the model's frame (its centre square at ``cfg.size``), or None; records in
+        ``last_retarget`` what happens: 'reference body', 'off', 'no reference keypoints', 'not measurable' or
+        None (not keypoint guidance)."""
+        from .keypoint_guidance import body_measure
+
+        if (self.guidance_source or self.cfg.guidance_source) != "keypoints":
+            self.last_retarget = None
+            return None
+        if not self.retarget or keypoints is None:
+            self.last_retarget = "off" if not self.retarget else "no reference keypoints"
+            return None
+        top, left, side = square_crop_box(*hw)
+        kp = np.array(keypoints, np.float64, copy=True).reshape(17, 3)
+        kp[:, 0] = (kp[:, 0] - left + 0.5) * self.cfg.size / side - 0.5
+        kp[:, 1] = (kp[:, 1] - top + 0.5) * self.cfg.size / side - 0.5
+        self.last_retarget = "reference body" if body_measure(kp) is not None else "not measurable"
+        return kp

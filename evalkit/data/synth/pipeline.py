@@ -6,6 +6,7 @@ Layout written under ``out`` (the AIST++ annotation folders, plus what AIST++ ke
                              + smpl_joints (T,24,3) metres (SDGPip extra: the exact joints rendered)
     keypoints2d/<seq>.pkl    keypoints2d (9,T,17,3) pixels+visibility, only view c09 filled (others NaN),
                              det_scores (9,T), timestamps (T,) microseconds
+                             + reference_keypoints2d (17,3): the reference image's (SDGPip extra)
     keypoints3d/<seq>.pkl    keypoints3d / keypoints3d_optim (T,17,3) COCO-17, cm
     cameras/setting1.json    the c09 camera (AIST++ json keys); cameras/mapping.txt
     splits/crossmodal_{train,test}.txt, ignore_list.txt (empty)
@@ -112,6 +113,7 @@ class ClipData:
     maps: dict  # render_sequence output
     reference: np.ndarray  # (H, W, 3) uint8
     keypoints3d: np.ndarray  # (T, 17, 3) metres
+    reference_keypoints: np.ndarray  # (17, 3) COCO-17 pixels + visibility of the reference image
 
 
 def build_clip(cfg: SynthConfig, index: int) -> ClipData:
@@ -135,13 +137,13 @@ def build_clip(cfg: SynthConfig, index: int) -> ClipData:
     motion.joints = motion.joints.astype(np.float32).astype(np.float64)  # render exactly the joints stored
     camera = Camera.default(cfg.size)
     maps = render_sequence(motion.joints, identity, camera, maps=cfg.maps)
-    reference = render_sequence(neutral_pose(dancer)[None], identity, camera, maps=("rgb",))["rgb"][0]
+    ref = render_sequence(neutral_pose(dancer)[None], identity, camera, maps=("rgb",))
     music_id = f"m{track.genre}{index}"
     seq = f"g{track.genre}_sFM_cAll_d{dancer_id + 1:02d}_{music_id}_ch{index + 1:02d}"
     clip = Clip(index=index, part="train" if index < cfg.train else "test", seq=seq, video=video_name(seq),
                 music_id=music_id, bpm=track.bpm, genre=track.genre, dancer=dancer_id + 1,
                 num_frames=motion.num_frames, num_beats=len(track.beats), moves=list(motion.info["moves_per_bar"]))
-    return ClipData(clip, track, motion, maps, reference, coco17_points(motion.joints))
+    return ClipData(clip, track, motion, maps, ref["rgb"][0], coco17_points(motion.joints), ref["keypoints2d"][0])
 
 
 def write_clip(data: ClipData, cfg: SynthConfig, out: Path) -> Clip:
@@ -167,6 +169,7 @@ def write_clip(data: ClipData, cfg: SynthConfig, out: Path) -> Clip:
     store.write_pickle(out / "keypoints2d" / f"{seq}.pkl", {
         "keypoints2d": kp2d, "det_scores": det,
         "timestamps": np.round(np.arange(T) / cfg.fps * 1e6).astype(np.int64),
+        "reference_keypoints2d": data.reference_keypoints.astype(np.float32),
     })
     kp3d = (data.keypoints3d * UNITS_PER_M).astype(np.float32)
     store.write_pickle(out / "keypoints3d" / f"{seq}.pkl", {"keypoints3d": kp3d, "keypoints3d_optim": kp3d})
