@@ -136,7 +136,7 @@ class M2P:
 
     def generate(self, sample, *, music: Path | None = None, seed: int = 0) -> np.ndarray:
         frames = self.pipe.generate(music or sample.music, sample.reference, sample.num_frames, sample.fps, seed,
-                                    reference_keypoints=getattr(sample, "reference_joints2d", None))
+                                    reference_keypoints=sample.reference_joints2d)
         if self.pipe.last_retarget is not None:  # keypoints on the reference's body, or why not
             key = "keypoints_" + self.pipe.last_retarget.replace(" ", "_")
             self.counts[key] = self.counts.get(key, 0) + 1

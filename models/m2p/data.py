@@ -62,13 +62,17 @@ def frame_indices(src_frames: int, src_fps: float, fps: float) -> np.ndarray:
     return np.minimum(np.round(np.arange(n) * src_fps / fps).astype(int), src_frames - 1)
 
 
+def square_pixels(joints: np.ndarray, img_hw: tuple[int, int], out: int) -> tuple[np.ndarray, np.ndarray]:
+    """x, y of pixel joints (..., ≥2) of an ``img_hw`` image in pixels of its centre square resized to ``out``²."""
+    top, left, side = square_crop_box(*img_hw)
+    f = side / out
+    return (joints[..., 0] - left + 0.5) / f - 0.5, (joints[..., 1] - top + 0.5) / f - 0.5
+
+
 def heatmaps(joints: np.ndarray, img_hw: tuple[int, int], size: int, latent: int, sigma: float) -> np.ndarray:
     """(T, K, 3) pixel joints (x, y, conf) → (T, K, latent, latent) Gaussians on the cropped, resized frame.
     Joints with conf ≤ 0 or NaN give an all-zero map."""
-    top, left, side = square_crop_box(*img_hw)
-    f = side / latent
-    x = (joints[..., 0] - left + 0.5) / f - 0.5
-    y = (joints[..., 1] - top + 0.5) / f - 0.5
+    x, y = square_pixels(joints, img_hw, latent)
     valid = np.isfinite(x) & np.isfinite(y) & (np.nan_to_num(joints[..., 2]) > 0)
     grid = np.arange(latent, dtype=np.float32)
     gx = np.exp(-((grid[None, None, :] - np.nan_to_num(x)[..., None]) ** 2) / (2 * sigma ** 2))

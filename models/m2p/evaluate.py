@@ -122,7 +122,7 @@ def pose_sync(checkpoint, out: Path, device: str = "cpu", root: Path | None = No
             if label == "own":
                 err = lambda k: float(np.linalg.norm(k[:, :, :2] - truth[:m, :, :2], axis=-1)[vis[:m]].mean())  # noqa
                 row["error_px"] = err(kp)
-                ref = pipe._reference_keypoints(s.reference_joints2d, load_reference(s.reference).shape[:2])
+                ref = pipe.reference_keypoints(s.reference_joints2d, load_reference(s.reference).shape[:2])
                 moved = None if ref is None else retarget(kp, ref, cfg.size)
                 row["error_on_reference_body_px"] = err(moved) if moved is not None else float("nan")
         row["ground_truth"] = beat_align_2d(track(truth), beats)["beat_align"]

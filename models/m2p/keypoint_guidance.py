@@ -77,14 +77,15 @@ def m2penc_keypoints(model, feats, anchor_frames: int | None = None) -> np.ndarr
     heat, kp = m2penc_sequence(model, feats, cfg.window, cfg.overlap)
     if kp is None:
         return keypoints_from_heat(heat, cfg.size, cfg.keypoint_anchor if anchor_frames is None else anchor_frames)
-    f = cfg.size / heat.shape[-1]
-    xy = (kp[0].cpu().numpy().transpose(1, 0, 2) + 0.5) * f - 0.5
-    return np.concatenate([xy, _shown(heat)[..., None]], -1).astype(np.float64)
+    return _in_pixels(kp[0].cpu().numpy().transpose(1, 0, 2), heat, cfg.size)
 
 
-def _shown(heat: torch.Tensor) -> np.ndarray:
-    """(T, K) whether a joint is drawn: its heatmap peak reaches ``VISIBLE_PEAK``."""
-    return (heat[0].float().cpu().amax(dim=(-2, -1)) >= VISIBLE_PEAK).T.numpy()
+def _in_pixels(xy: np.ndarray, heat: torch.Tensor, size: int) -> np.ndarray:
+    """(T, K, 2) latent-pixel keypoints → (T, K, 3) in pixels of the ``size``² frame, visible where the joint's
+    heatmap peak reaches ``VISIBLE_PEAK``."""
+    f = size / heat.shape[-1]
+    shown = (heat[0].float().cpu().amax(dim=(-2, -1)) >= VISIBLE_PEAK).T.numpy()
+    return np.concatenate([(xy + 0.5) * f - 0.5, shown[..., None]], -1).astype(np.float64)
 
 
 def keypoints_from_heat(heat: torch.Tensor, size: int, anchor_frames: int = 24) -> np.ndarray:
@@ -105,8 +106,7 @@ def keypoints_from_heat(heat: torch.Tensor, size: int, anchor_frames: int = 24) 
     peak = soft_argmax(above[None])[0].numpy()
     mean = lambda x: uniform_filter1d(x, max(1, anchor_frames), axis=1, mode="nearest")  # noqa: E731
     xy = (mean(peak) + soft - mean(soft)).transpose(1, 0, 2)  # (T, K, 2)
-    f = size / heat.shape[-1]
-    return np.concatenate([(xy + 0.5) * f - 0.5, _shown(heat)[..., None]], -1).astype(np.float64)
+    return _in_pixels(xy, heat, size)
 
 
 # COCO-17 indices of the points that measure a body: face (head top side), hips, ankles
@@ -116,14 +116,12 @@ FACE, HIPS, ANKLES = (0, 1, 2, 3, 4), (11, 12), (15, 16)
 def body_measure(kp: np.ndarray) -> np.ndarray | None:
     """(17, 3) keypoints → (hip centre x, feet line y, head-to-feet height) in their pixels, or None when a
     face point, both hips or both ankles are not visible."""
-    vis = kp[:, 2] > 0
-    parts = [np.flatnonzero(vis[list(ix)]) for ix in (FACE, HIPS, ANKLES)]
-    if any(len(p) == 0 for p in parts):
+    seen = [kp[list(ix)][kp[list(ix), 2] > 0] for ix in (FACE, HIPS, ANKLES)]
+    if any(len(s) == 0 for s in seen):
         return None
-    head = kp[np.array(FACE)[parts[0]], 1].mean()
-    hip_x = kp[np.array(HIPS)[parts[1]], 0].mean()
-    feet = kp[np.array(ANKLES)[parts[2]], 1].mean()
-    return np.array([hip_x, feet, feet - head])
+    face, hips, ankles = seen
+    head, feet = face[:, 1].mean(), ankles[:, 1].mean()
+    return np.array([hips[:, 0].mean(), feet, feet - head])
 
 
 @lru_cache(maxsize=1)

@@ -11,10 +11,11 @@ temporal self-attention over frames (zero-initialised)], and two heads:
 
 Temporal attention is what lets a frame see the beat phase; the per-frame layers alone cannot.
 
-With ``seq_layers`` > 0 (``tiny`` from checkpoint <new>; ours, not the paper's), a transformer over the frames reads
-the music first — every frame sees the window's chords and beats — and feeds both the S×S projection and a third
-head, COCO-17 keypoint coordinates (x, y) in latent pixels, trained on their distance to the true ones. Read from a heatmap, a keypoint is an
-average over the poses the music allows; regressed directly, it is the pose the music asks for (README).
+With ``seq_layers`` > 0 (``tiny`` from checkpoint 65959f45; ours, not the paper's), a transformer over the frames
+reads the music first — every frame sees the window's chords and beats — and feeds both the S×S projection and a
+third head, COCO-17 keypoint coordinates (x, y) in latent pixels, trained on their distance to the true ones. Read
+from a heatmap, a keypoint is an average over the poses the music allows; regressed directly, it is the pose the
+music asks for (README).
 """
 from __future__ import annotations
 

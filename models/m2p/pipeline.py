@@ -21,7 +21,7 @@ import torch
 
 from evalkit.errors import EvalkitError
 
-from .data import _read_image, resize_square, square_crop_box, to_unit
+from .data import _read_image, resize_square, square_crop_box, square_pixels, to_unit
 from .infer import M2PSampler, model_frames, retime
 from .keypoint_guidance import SOURCES
 from .music import music_features
@@ -121,7 +121,7 @@ class M2PPipeline:
         ref = load_reference(reference_image)
         feats = self.music(music_path, num_frames, fps) if music is None else np.asarray(music, np.float32)
         ref_t = to_unit(torch.from_numpy(resize_square(ref, self.cfg.size))).permute(2, 0, 1)
-        ref_kp = self._reference_keypoints(reference_keypoints, ref.shape[:2])
+        ref_kp = self.reference_keypoints(reference_keypoints, ref.shape[:2])
         lat = self.sampler.latents(feats, ref_t, seed, self.steps, self.cfg_scale, continuation, progress,
                                    self.init_strength, guidance_source=self.guidance_source,
                                    keypoint_anchor=self.keypoint_anchor, reference_keypoints=ref_kp)
@@ -130,7 +130,7 @@ class M2PPipeline:
             return paste_square(frames, ref)
         return paste_changes(frames, self.sampler.round_trip(ref_t[None])[0], ref, self.keep_reference)
 
-    def _reference_keypoints(self, keypoints, hw: tuple[int, int]) -> np.ndarray | None:
+    def reference_keypoints(self, keypoints, hw: tuple[int, int]) -> np.ndarray | None:
         """The reference's keypoints in the model's frame (its centre square at ``cfg.size``), or None; records in
         ``last_retarget`` what happens: 'reference body', 'off', 'no reference keypoints', 'not measurable' or
         None (not keypoint guidance)."""
@@ -142,9 +142,7 @@ class M2PPipeline:
         if not self.retarget or keypoints is None:
             self.last_retarget = "off" if not self.retarget else "no reference keypoints"
             return None
-        top, left, side = square_crop_box(*hw)
         kp = np.array(keypoints, np.float64, copy=True).reshape(17, 3)
-        kp[:, 0] = (kp[:, 0] - left + 0.5) * self.cfg.size / side - 0.5
-        kp[:, 1] = (kp[:, 1] - top + 0.5) * self.cfg.size / side - 0.5
+        kp[:, 0], kp[:, 1] = square_pixels(kp, hw, self.cfg.size)
         self.last_retarget = "reference body" if body_measure(kp) is not None else "not measurable"
         return kp
