@@ -114,7 +114,8 @@ class M2P:
     def __init__(self, context: GeneratorContext):
         opts = take_options(context, self.name, {"checkpoint": None, "steps": None, "cfg_scale": None,
                                                  "init_strength": None, "keep_reference": None,
-                                                 "guidance_source": None, "keypoint_anchor": None, "retarget": None})
+                                                 "guidance_source": None, "keypoint_anchor": None, "retarget": None,
+                                                 "estimate_reference": "1"})
         try:
             from evalkit.models.m2p.pipeline import M2PPipeline
         except ImportError as err:
@@ -128,6 +129,10 @@ class M2P:
             raise EvalkitError(f"generator 'm2p': bad option value ({err})",
                                hint="steps and keypoint_anchor are integers; cfg_scale, init_strength and keep_reference "
                                     "are numbers; retarget is 0 or 1") from None
+        try:
+            self.estimate_reference = _flag(opts["estimate_reference"])
+        except ValueError as err:
+            raise EvalkitError(f"generator 'm2p': bad option value ({err})", hint="estimate_reference is 0 or 1") from None
         self.sampling = kw
         self.pipe = M2PPipeline.from_checkpoint(opts["checkpoint"], device=context.device, **kw)
         self.checkpoint = opts["checkpoint"]
@@ -136,7 +141,7 @@ class M2P:
 
     def generate(self, sample, *, music: Path | None = None, seed: int = 0) -> np.ndarray:
         frames = self.pipe.generate(music or sample.music, sample.reference, sample.num_frames, sample.fps, seed,
-                                    reference_keypoints=sample.reference_joints2d)
+                                    reference_keypoints=self.reference_keypoints(sample))
         if self.pipe.last_retarget is not None:  # keypoints on the reference's body, or why not
             key = "keypoints_" + self.pipe.last_retarget.replace(" ", "_")
             self.counts[key] = self.counts.get(key, 0) + 1
@@ -147,6 +152,22 @@ class M2P:
             self.counts["resized_to_ground_truth"] += 1
             frames = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames])
         return frames
+
+    def reference_keypoints(self, sample):
+        """The split's keypoints of the reference image; where it has none (wild) and ``estimate_reference`` is on,
+        BlazePose's on the reference image (counted; without the backend, counted and left out)."""
+        if sample.reference_joints2d is not None or not self.estimate_reference or not self.pipe.uses_reference_keypoints:
+            return sample.reference_joints2d
+        from evalkit.models.m2p.pipeline import load_reference
+        from evalkit.pose import image_keypoints
+
+        try:
+            kp = image_keypoints(load_reference(sample.reference))
+        except (EvalkitError, ImportError):
+            self.counts["reference_keypoints_unavailable"] = self.counts.get("reference_keypoints_unavailable", 0) + 1
+            return None
+        self.counts["reference_keypoints_estimated"] = self.counts.get("reference_keypoints_estimated", 0) + 1
+        return kp
 
     def info(self) -> dict:
         return {"checkpoint": str(self.checkpoint) if self.checkpoint else "default", "sampling": dict(self.sampling),

@@ -27,13 +27,25 @@ def _model(cfg):
             enc.conv_out.weight.normal_(0, 0.05)
         m.m2penc.heat_head.bias.fill_(0.05)  # some joints visible, some not
         m.m2penc.heat_head.weight.normal_(0, 0.1)
+        if m.m2penc.reads_reference_pose:  # displacements that depend on the music and the reference's shape
+            for p in list(m.m2penc.kp_head.parameters()) + list(m.m2penc.ref_in.parameters()):
+                p.normal_(0, 0.05)
+            mean = torch.zeros(17, 3)
+            mean[:, 0], mean[:, 1], mean[:, 2] = 4.0, torch.linspace(1, 7, 17), 1.0
+            m.m2penc.set_reference_mean(mean)
     return m
 
 
 @pytest.fixture(scope="module")
 def model():
-    """M2PEnc with the sequence encoder (regressed keypoints), as tiny."""
+    """M2PEnc with the sequence encoder, regressing displacements from the reference pose it reads, as tiny."""
     return _model(CFG)
+
+
+@pytest.fixture(scope="module")
+def retarget_model():
+    """M2PEnc regressing absolute keypoints (checkpoint 65959f45): mapped onto the reference body afterwards."""
+    return _model(CFG.with_overrides(m2penc=dict(reference_pose=False)))
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +181,16 @@ def test_retarget_maps_the_average_body_onto_the_reference():
     assert body_measure(hidden) is None and retarget(kp, hidden, size, prior) is None
 
 
-def test_pipeline_maps_keypoints_onto_the_reference_body(model, monkeypatch):
+def _body():
+    body = np.zeros((17, 3))
+    body[:, 2] = 1.0
+    body[:5, :2] = [24, 4]
+    body[[11, 12], :2] = [[22, 16], [26, 16]]
+    body[[15, 16], :2] = [[22, 30], [26, 30]]
+    return body
+
+
+def test_pipeline_maps_keypoints_onto_the_reference_body(retarget_model, monkeypatch):
     """generate(reference_keypoints=…) brings them into the model's frame (centre square, model size) and the
     keypoint guidance draws M2PEnc's keypoints on that body; retarget=False, no keypoints, or an unmeasurable body
     leave the video as without, and ``last_retarget`` says which happened."""
@@ -179,11 +200,7 @@ def test_pipeline_maps_keypoints_onto_the_reference_body(model, monkeypatch):
     monkeypatch.setattr(kg, "sdgpip_body_prior", lambda: (0.5, 0.875, 0.625))
     ref = np.random.default_rng(0).integers(0, 255, (32, 48, 3), dtype=np.uint8)  # wide: centre square x 8..40
     music = np.random.default_rng(1).normal(size=(12, 35)).astype(np.float32)
-    body = np.zeros((17, 3))
-    body[:, 2] = 1.0
-    body[:5, :2] = [24, 4]
-    body[[11, 12], :2] = [[22, 16], [26, 16]]
-    body[[15, 16], :2] = [[22, 30], [26, 30]]
+    body, model = _body(), retarget_model
     pipe = M2PPipeline(model, steps=2)
     plain = pipe.generate(None, ref, 12, 10.0, seed=0, music=music)
     assert pipe.last_retarget == "no reference keypoints"
@@ -198,6 +215,36 @@ def test_pipeline_maps_keypoints_onto_the_reference_body(model, monkeypatch):
     off = M2PPipeline(model, steps=2, retarget=False)
     assert np.array_equal(off.generate(None, ref, 12, 10.0, seed=0, music=music, reference_keypoints=body), plain)
     assert off.last_retarget == "off"
+    hidden = body.copy()
+    hidden[[15, 16], 2] = 0.0
+    assert np.array_equal(pipe.generate(None, ref, 12, 10.0, seed=0, music=music, reference_keypoints=hidden), plain)
+    assert pipe.last_retarget == "not measurable"
+
+
+def test_pipeline_gives_m2penc_the_reference_pose_in_latent_pixels(model, monkeypatch):
+    """An M2PEnc with reference_pose reads the reference's keypoints (the model's frame → latent pixels, visible
+    1/0) and draws on that body without a retarget afterwards; without keypoints, or with an unmeasurable body, it
+    reads its training mean reference (the video without keypoints), and ``last_retarget`` says which."""
+    import evalkit.models.m2p.keypoint_guidance as kg
+    from evalkit.models.m2p.pipeline import M2PPipeline
+
+    monkeypatch.setattr(kg, "retarget", lambda *a: pytest.fail("a reference-reading M2PEnc needs no retarget"))
+    ref = np.random.default_rng(0).integers(0, 255, (32, 48, 3), dtype=np.uint8)
+    music = np.random.default_rng(1).normal(size=(12, 35)).astype(np.float32)
+    body = _body()
+    seen = []
+    real = model.m2penc.forward
+    monkeypatch.setattr(model.m2penc, "forward", lambda *a, **k: seen.append(k.get("reference")) or real(*a, **k))
+    pipe = M2PPipeline(model, steps=2)
+    plain = pipe.generate(None, ref, 12, 10.0, seed=0, music=music)
+    assert pipe.last_retarget == "no reference keypoints" and all(r is None for r in seen)
+    seen.clear()
+    drawn = pipe.generate(None, ref, 12, 10.0, seed=0, music=music, reference_keypoints=body)
+    assert pipe.last_retarget == "reference body" and not np.array_equal(drawn, plain)
+    got = seen[0][0].cpu().numpy()  # 48×32 image: centre square x 8..40, one latent pixel per 4 image pixels
+    np.testing.assert_allclose(got[:, 0], (body[:, 0] - 8 + 0.5) / 4 - 0.5, atol=1e-6)
+    np.testing.assert_allclose(got[:, 1], (body[:, 1] + 0.5) / 4 - 0.5, atol=1e-6)
+    assert (got[:, 2] == 1).all()
     hidden = body.copy()
     hidden[[15, 16], 2] = 0.0
     assert np.array_equal(pipe.generate(None, ref, 12, 10.0, seed=0, music=music, reference_keypoints=hidden), plain)

@@ -208,7 +208,7 @@ def test_m2penc_sequence_encoder_regresses_keypoints_from_the_whole_window():
     """seq_layers > 0: a frame transformer reads the music first; the keypoint head gives (B, K, F, 2) latent
     pixels, every joint starting at the grid's centre, and a frame's keypoints depend on the other frames' music
     (unlike the paper's M2PEnc, whose temporal attention starts as identity). Without it: no keypoints."""
-    cfg = get_config("micro")
+    cfg = get_config("micro", m2penc=dict(reference_pose=False))
     torch.manual_seed(0)
     enc = M2PModel(cfg).m2penc.eval()
     assert enc.regresses_keypoints and not M2PModel(get_config("micro", m2penc=dict(seq_layers=0))).m2penc.regresses_keypoints
@@ -222,6 +222,46 @@ def test_m2penc_sequence_encoder_regresses_keypoints_from_the_whole_window():
         assert kp.shape == (2, 17, 5, 2) and (kp - (s - 1) / 2).abs().max() < 3.0
         assert len(enc(music)) == 2
         assert (enc(changed, keypoints=True)[2][:, :, 0] - kp[:, :, 0]).abs().max() > 1e-3
+
+
+def test_m2penc_reads_the_reference_pose_and_predicts_displacements_in_its_height():
+    """reference_pose: at initialisation every frame draws the reference's pose; the keypoints are the reference's
+    plus the head's displacement times the body's height (a body twice as tall, shifted, moves twice as far from
+    its own joints); the reference's shape reaches every frame; without a reference the training mean is used."""
+    from evalkit.models.m2p.m2penc import reference_frame
+
+    cfg = get_config("micro")
+    torch.manual_seed(0)
+    enc = M2PModel(cfg).m2penc.eval()
+    assert enc.reads_reference_pose
+    k, s = 17, cfg.latent_size
+    ref = torch.cat([torch.rand(1, k, 2) * 3 + 2, torch.ones(1, k, 1)], -1)
+    ref[0, 5, 2] = 0.0  # one joint not visible
+    music = torch.randn(1, 5, 35)
+    with torch.no_grad():
+        kp = enc(music, keypoints=True, reference=ref)[2]
+        assert torch.allclose(kp, ref[:, :, None, :2].expand(-1, -1, 5, -1))  # zero displacement: the pose held
+        for p in list(enc.kp_head.parameters()) + list(enc.ref_in.parameters()):
+            p.normal_(0, 0.1)
+        kp = enc(music, keypoints=True, reference=ref)[2]
+        centre, height, shape = reference_frame(ref, s)
+        assert shape.shape == (1, 3 * k + 3) and float(shape[0, 2 * k + 5]) == 0.0  # the hidden joint's visibility
+        big = ref.clone()
+        big[..., :2] = (ref[..., :2] - centre[:, None]) * 2 + centre[:, None] + 1.5
+        c2, h2, shape2 = reference_frame(big, s)
+        assert torch.allclose(h2, 2 * height) and torch.allclose(shape2[:, : 3 * k], shape[:, : 3 * k], atol=1e-6)
+        kp2 = enc(music, keypoints=True, reference=big)[2]
+        # the same normalised shape but another centre/height: the displacement differs only through those two
+        # features, so compare with them pinned by a zero centre/height weight
+        enc.ref_in.weight[:, 3 * k:] = 0
+        kp, kp2 = enc(music, keypoints=True, reference=ref)[2], enc(music, keypoints=True, reference=big)[2]
+        torch.testing.assert_close(kp2 - big[:, :, None, :2], 2 * (kp - ref[:, :, None, :2]), atol=1e-5, rtol=1e-4)
+        other = ref.clone()
+        other[0, 9, :2] += 1.0  # another body shape changes every frame's displacement
+        assert (enc(music, keypoints=True, reference=other)[2] - other[:, :, None, :2]
+                - (kp - ref[:, :, None, :2])).abs()[:, :, :].amax(dim=(1, 3)).min() > 1e-6
+        enc.set_reference_mean(ref[0])
+        torch.testing.assert_close(enc(music, keypoints=True)[2], kp)
 
 
 def test_keypoint_term_is_the_mean_distance_over_visible_joints():

@@ -22,7 +22,8 @@ def fake_clips(n=2, frames=6, seed=0):
     u8 = lambda *shape: torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)  # noqa: E731
     return [Clip(f"c{i}", u8(frames, 3, s, s), u8(3, s, s), torch.randn(frames, 35, generator=g),
                  torch.rand(frames, 17, k, k, generator=g).half(),
-                 {t: u8(frames, 3, s, s) for t in CFG.guidance_types}) for i in range(n)]
+                 {t: u8(frames, 3, s, s) for t in CFG.guidance_types},
+                 torch.cat([torch.rand(17, 2, generator=g) * k, torch.ones(17, 1)], -1)) for i in range(n)]
 
 
 def opts(tmp_path, stage, **kw):
@@ -73,8 +74,11 @@ def test_one_step_per_stage_in_order(base, tmp_path):
     moved3 = _moved(after1, after3)
     assert any("motion_modules" in k for k in moved3) and any(k.startswith("m2penc.") for k in moved3)
     assert all(k.startswith("m2penc.") or "motion_modules" in k for k in moved3)
-    _, meta, _ = read_checkpoint(run / "latest.safetensors")
+    _, meta, tensors = read_checkpoint(run / "latest.safetensors")
     assert meta["stages"] == ["0", "1", "2", "3"] and meta["music_stats"]
+    # the body M2PEnc reads for a reference without keypoints: the training clips' mean reference
+    torch.testing.assert_close(tensors["m2penc.reference_mean"].float(),
+                               torch.stack([c.reference_kp for c in data.clips]).mean(0))
 
 
 def test_motion_term_is_added_to_the_m2penc_loss(base):
@@ -187,10 +191,19 @@ def test_load_clip_from_sample_files(tmp_path):
     # every joint at pixel (20.5, 14.5): the centre of latent pixel (row 2, col 3) when 48 px → 8 latents
     joints[..., 0], joints[..., 1], joints[..., 2] = 20.5, 14.5, 1.0
     joints[:, 5, 2] = 0.0  # an invisible joint gives an empty map
+    ref_joints = joints[0].copy()
+    ref_joints[3] = [np.nan, np.nan, 1.0]  # lost: not visible
     sample = Sample("s", tmp_path / "v.mp4", tmp_path / "m.wav", tmp_path / "r.png", fps, n, joints2d=joints,
                     guidance={"skeleton": tmp_path / "skeleton.mp4", "semantic": tmp_path / "semantic.mp4",
-                              "depth": tmp_path / "depth.npz"})
+                              "depth": tmp_path / "depth.npz"}, reference_joints2d=ref_joints)
     clip = load_clip(sample, CFG)
+    # the reference's keypoints in latent pixels (6 image px per latent px): (20.5, 14.5) → (3, 2)
+    expected = np.tile([3.0, 2.0, 1.0], (17, 1))
+    expected[5] = [0, 0, 0]
+    expected[3] = [0, 0, 0]
+    np.testing.assert_allclose(clip.reference_kp.numpy(), expected, atol=1e-6)
+    batch = ClipSet([clip]).batch(2, 4, torch.Generator().manual_seed(0), guidance=False, motion=True)
+    assert batch["reference_kp"].shape == (2, 17, 3)
     assert clip.frames.shape == (20, 3, 32, 32) and clip.music.shape == (20, 35)
     assert clip.heat.shape == (20, 17, 8, 8) and clip.reference.shape == (3, 32, 32)
     assert {k: v.shape for k, v in clip.guidance.items()} == {k: (20, 3, 32, 32) for k in CFG.guidance_types}
@@ -229,27 +242,34 @@ def test_warm_start_at_another_size_resamples_the_music_grid(tmp_path):
     assert all(torch.equal(mine[k], theirs[k]) for k in same)
 
 
-def test_init_with_another_m2penc_architecture_starts_m2penc_afresh(tmp_path, capsys):
-    """A checkpoint whose M2PEnc has no sequence encoder starts a run that has one: every other weight is kept,
-    M2PEnc is the fresh model's, and the music statistics are fitted again (``music_stats`` leaves the meta)."""
+def test_init_with_another_m2penc_keeps_what_matches(tmp_path, capsys):
+    """A checkpoint whose M2PEnc differs starts a run: every other weight is kept; of M2PEnc, the tensors whose
+    name and shape match are kept and the rest are the fresh model's; the keypoint head starts fresh when it turns
+    from absolute positions into displacements from the reference pose; the music statistics are fitted again."""
     from evalkit.models.m2p.model import M2PModel
     from evalkit.models.m2p.train import start_model
 
-    old_cfg = CFG.with_overrides(m2penc=dict(seq_layers=0))
-    torch.manual_seed(1)
-    old = M2PModel(old_cfg)
-    save_checkpoint(old, tmp_path / "old.safetensors", {"stages": ["0", "2", "1"], "music_stats": True})
-    torch.manual_seed(2)
-    fresh = M2PModel(CFG).m2penc.state_dict()
-    torch.manual_seed(2)
-    model, meta = start_model(CFG, opts(tmp_path, 1, init=tmp_path / "old.safetensors"), "cpu")
-    assert "starts from random weights" in capsys.readouterr().out
-    assert model.m2penc.regresses_keypoints and "music_stats" not in meta and meta["stages"] == ["0", "2", "1"]
-    mine = model.state_dict()
-    assert all(torch.equal(mine[f"m2penc.{k}"], v) for k, v in fresh.items())
-    theirs = old.state_dict()
-    kept = [k for k in theirs if not k.startswith("m2penc.") and not k.endswith("pos_embed.pe")]
-    assert kept and all(torch.equal(mine[k], theirs[k]) for k in kept)
+    for old_m2penc in (dict(seq_layers=0), dict(reference_pose=False)):
+        old_cfg = CFG.with_overrides(m2penc=old_m2penc)
+        torch.manual_seed(1)
+        old = M2PModel(old_cfg)
+        save_checkpoint(old, tmp_path / "old.safetensors", {"stages": ["0", "2", "1"], "music_stats": True})
+        torch.manual_seed(2)
+        fresh = M2PModel(CFG).m2penc.state_dict()
+        torch.manual_seed(2)
+        model, meta = start_model(CFG, opts(tmp_path, 1, init=tmp_path / "old.safetensors"), "cpu")
+        assert "start fresh" in capsys.readouterr().out
+        assert model.m2penc.reads_reference_pose and "music_stats" not in meta and meta["stages"] == ["0", "2", "1"]
+        mine, theirs = model.state_dict(), old.state_dict()
+        for k, v in fresh.items():
+            t = theirs.get(f"m2penc.{k}")
+            matches = t is not None and t.shape == v.shape and not k.startswith("kp_head.") and "music_" not in k
+            assert torch.equal(mine[f"m2penc.{k}"], t if matches else v), k
+        if "seq_layers" not in old_m2penc:  # the sequence encoder came along
+            assert torch.equal(mine["m2penc.seq.inp.weight"], theirs["m2penc.seq.inp.weight"])
+        assert torch.count_nonzero(mine["m2penc.kp_head.weight"]) == 0
+        kept = [k for k in theirs if not k.startswith("m2penc.") and not k.endswith("pos_embed.pe")]
+        assert kept and all(torch.equal(mine[k], theirs[k]) for k in kept)
 
 
 def test_sd_vae_loss_is_l1_plus_perceptual_plus_kl(monkeypatch):

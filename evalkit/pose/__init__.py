@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -95,6 +96,16 @@ def extract(video, backend: str = "blazepose", cache: bool = True, **settings) -
     if cache:
         pose_cache.save(backend, key, track)
     return track
+
+
+def image_keypoints(image, backend: str = "blazepose", min_conf: float = 0.5, **settings) -> np.ndarray:
+    """COCO-17 keypoints (17, 3) = (x, y, conf) in pixels of one RGB image (H, W, 3) uint8, through ``extract``
+    (cached like a one-frame video); joints below ``min_conf``, or no person found, get conf 0."""
+    from evalkit.io.video import Video
+
+    track = extract(Video(np.asarray(image)[None], 1.0, Path("<image>")), backend, **settings)
+    conf = np.where(track.conf[0] >= min_conf, track.conf[0], 0.0) if track.present[0] else np.zeros(17)
+    return np.concatenate([np.nan_to_num(track.joints[0]), conf[:, None]], axis=1)
 
 
 def _size_hint(video) -> float:

@@ -174,8 +174,10 @@ TINY = M2PConfig(
                 motion_norm_num_groups=32, motion_max_seq_length=64, use_motion_mid_block=True),
     guidance_types=("skeleton", "semantic", "depth"),
     guidance=dict(block_out_channels=(16, 32, 64), attention_heads=4),
-    # ours: a frame transformer reads the music first and regresses the keypoints the denoiser is drawn (m2penc.py)
-    m2penc=dict(channels=64, layers=2, heads=4, heat_channels=17, max_frames=64, seq_layers=4, seq_width=128),
+    # ours: a frame transformer reads the music first and regresses the keypoints the denoiser is drawn (m2penc.py),
+    # as displacements from the reference image's pose, which it reads too (reference_pose)
+    m2penc=dict(channels=64, layers=2, heads=4, heat_channels=17, max_frames=64, seq_layers=4, seq_width=128,
+                reference_pose=True),
     keypoint_weight=1.0,
     heatmap_sigma=2.0,  # latent pixels of 32²: the same 8 image pixels (at 128²) as σ = 1 on the 64² model's 16²
     motion_weight=2.0,  # ours: without it M2PEnc regresses to a static mean pose (models/m2p/README.md)

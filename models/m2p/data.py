@@ -33,6 +33,7 @@ class Clip:
     music: torch.Tensor | None = None  # (T, D) float32
     heat: torch.Tensor | None = None  # (T, K, s, s) float16
     guidance: dict = field(default_factory=dict)  # type -> (T, 3, S, S) uint8
+    reference_kp: torch.Tensor | None = None  # (K, 3) the reference image's keypoints: latent pixels, visible
 
     @property
     def num_frames(self) -> int:
@@ -79,6 +80,15 @@ def heatmaps(joints: np.ndarray, img_hw: tuple[int, int], size: int, latent: int
     gy = np.exp(-((grid[None, None, :] - np.nan_to_num(y)[..., None]) ** 2) / (2 * sigma ** 2))
     maps = gy[..., :, None] * gx[..., None, :]
     return (maps * valid[..., None, None]).astype(np.float32)
+
+
+def reference_latent_keypoints(joints, img_hw: tuple[int, int], latent: int) -> np.ndarray:
+    """The reference image's (K, 3) pixel keypoints (x, y, conf) → (K, 3) in latent pixels of its centre square,
+    visible 1/0 (NaN or conf ≤ 0: not visible, at 0, 0)."""
+    j = np.asarray(joints, np.float64).reshape(-1, 3)
+    x, y = square_pixels(j, img_hw, latent)
+    vis = np.isfinite(x) & np.isfinite(y) & (np.nan_to_num(j[:, 2]) > 0)
+    return np.stack([np.where(vis, x, 0), np.where(vis, y, 0), vis], -1).astype(np.float32)
 
 
 def _read_image(path: Path) -> np.ndarray:
@@ -148,6 +158,10 @@ def load_clip(sample, cfg: M2PConfig, need_motion: bool = True, need_guidance: b
         joints = np.asarray(sample.joints2d, np.float32)[np.minimum(idx, len(sample.joints2d) - 1)]
         hm = heatmaps(joints, video.frames.shape[1:3], cfg.size, cfg.latent_size, cfg.heatmap_sigma)
         clip.heat = torch.from_numpy(hm).to(torch.float16)
+        ref_joints = getattr(sample, "reference_joints2d", None)
+        if ref_joints is not None:
+            clip.reference_kp = torch.from_numpy(reference_latent_keypoints(
+                ref_joints, tuple(clip_reference_hw(sample)), cfg.latent_size))
     if need_guidance:
         for kind in cfg.guidance_types:
             name = GUIDANCE_ALIASES.get(kind, kind)
@@ -162,6 +176,14 @@ def load_clip(sample, cfg: M2PConfig, need_motion: bool = True, need_guidance: b
             clip.guidance[kind] = torch.from_numpy(
                 np.stack([resize_square(maps[i], cfg.size, nearest=near) for i in idx])).permute(0, 3, 1, 2)
     return clip
+
+
+def clip_reference_hw(sample) -> tuple[int, int]:
+    """The reference image's (height, width), read from its header only."""
+    from PIL import Image
+
+    with Image.open(sample.reference) as im:
+        return im.height, im.width
 
 
 def to_unit(x: torch.Tensor) -> torch.Tensor:
@@ -182,11 +204,16 @@ class ClipSet:
     def _to(c: Clip, device) -> Clip:
         mv = lambda t: None if t is None else t.to(device)  # noqa: E731
         return Clip(c.id, mv(c.frames), mv(c.reference), mv(c.music), mv(c.heat),
-                    {k: mv(v) for k, v in c.guidance.items()})
+                    {k: mv(v) for k, v in c.guidance.items()}, mv(c.reference_kp))
 
     def music_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
         allm = torch.cat([c.music for c in self.clips if c.music is not None]).float()
         return allm.mean(0), allm.std(0)
+
+    def reference_mean(self) -> torch.Tensor | None:
+        """The mean reference keypoints (K, 3) over the clips that have them (None when none has)."""
+        refs = [c.reference_kp for c in self.clips if c.reference_kp is not None]
+        return torch.stack(refs).float().mean(0) if refs else None
 
     def long_enough(self, frames: int) -> list[int]:
         return [i for i, c in enumerate(self.clips) if c.num_frames >= frames]
@@ -194,13 +221,14 @@ class ClipSet:
     def batch(self, n: int, frames: int, gen: torch.Generator, guidance: bool = True,
               motion: bool = False) -> dict:
         """n random windows of ``frames`` frames: 'frames' (n,3,F,S,S) in [-1,1], 'reference' (n,3,S,S),
-        'guidance' {type: (n,3,F,S,S) in [0,1]}, and with ``motion`` 'music' (n,F,D), 'heat' (n,K,F,s,s)."""
+        'guidance' {type: (n,3,F,S,S) in [0,1]}, and with ``motion`` 'music' (n,F,D), 'heat' (n,K,F,s,s) and, when
+        every clip has them, 'reference_kp' (n,K,3)."""
         pool = self.long_enough(frames)
         if not pool:
             raise EvalkitError(f"no training clip has {frames} frames at the model fps",
                                hint="use longer clips or fewer frames per clip")
         pick = torch.randint(len(pool), (n,), generator=gen, device=gen.device).tolist()
-        out = {"frames": [], "reference": [], "music": [], "heat": [], "guidance": {}}
+        out = {"frames": [], "reference": [], "music": [], "heat": [], "reference_kp": [], "guidance": {}}
         for j in pick:
             c = self.clips[pool[j]]
             start = int(torch.randint(c.num_frames - frames + 1, (1,), generator=gen, device=gen.device))
@@ -210,6 +238,7 @@ class ClipSet:
             if motion:
                 out["music"].append(c.music[sl])
                 out["heat"].append(c.heat[sl])
+                out["reference_kp"].append(c.reference_kp)
             if guidance:
                 for k, v in c.guidance.items():
                     out["guidance"].setdefault(k, []).append(v[sl])
@@ -218,6 +247,8 @@ class ClipSet:
         if motion:
             res["music"] = torch.stack(out["music"]).float()
             res["heat"] = torch.stack(out["heat"]).float().permute(0, 2, 1, 3, 4)
+            if all(r is not None for r in out["reference_kp"]):
+                res["reference_kp"] = torch.stack(out["reference_kp"]).float()
         res["guidance"] = {k: (torch.stack(v).float() / 255.0).permute(0, 2, 1, 3, 4)
                            for k, v in out["guidance"].items()}
         return res

@@ -87,16 +87,17 @@ def _plot(result: dict, png: Path) -> None:
 
 def pose_sync(checkpoint, out: Path, device: str = "cpu", root: Path | None = None) -> dict:
     """M2PEnc's keypoints (what keypoint guidance draws) on the synthetic test split (or the one at ``root``):
-    mean pixel error against the true keypoints at the model's size — as M2PEnc draws them and mapped onto the
-    reference's body (``retarget``; NaN without reference keypoints) — beside the first true pose held, and
-    2D-BeatAlign with each clip's beats driven by its own music and by the next clip's."""
+    mean pixel error against the true keypoints at the model's size — without the reference's keypoints (the
+    average or training-mean body) and on the reference's body (read by M2PEnc or mapped by ``retarget``; NaN
+    without reference keypoints) — beside the first true pose held and the reference's pose held, and
+    2D-BeatAlign of what is drawn with each clip's beats, driven by its own music and by the next clip's."""
     from evalkit.audio.beats import times_to_frames
     from evalkit.data.registry import get_split
     from evalkit.metrics.beat_align import beat_align_2d
     from evalkit.pose import PoseTrack
 
     from .data import frame_indices
-    from .keypoint_guidance import m2penc_keypoints, retarget
+    from .keypoint_guidance import m2penc_keypoints, reference_body_keypoints
     from .pipeline import M2PPipeline, load_reference
 
     out.mkdir(parents=True, exist_ok=True)
@@ -115,20 +116,22 @@ def pose_sync(checkpoint, out: Path, device: str = "cpu", root: Path | None = No
         truth[..., :2] *= cfg.size / s.meta["frame_size"][0]
         vis = truth[..., 2] > 0
         row = {"id": s.id}
+        ref = pipe.reference_keypoints(s.reference_joints2d, load_reference(s.reference).shape[:2])
+        err = lambda k, m: float(np.linalg.norm(k[:, :, :2] - truth[:m, :, :2], axis=-1)[vis[:m]].mean())  # noqa
         for label, f in (("own", feats[i]), ("shifted", feats[(i + 1) % len(samples)])):
             m = min(n, len(f))
-            kp = m2penc_keypoints(model, f[:m])
-            row[label] = beat_align_2d(track(kp), beats[beats < m])["beat_align"]
+            drawn = reference_body_keypoints(model, f[:m], reference_keypoints=ref)
+            row[label] = beat_align_2d(track(drawn), beats[beats < m])["beat_align"]
             if label == "own":
-                err = lambda k: float(np.linalg.norm(k[:, :, :2] - truth[:m, :, :2], axis=-1)[vis[:m]].mean())  # noqa
-                row["error_px"] = err(kp)
-                ref = pipe.reference_keypoints(s.reference_joints2d, load_reference(s.reference).shape[:2])
-                moved = None if ref is None else retarget(kp, ref, cfg.size)
-                row["error_on_reference_body_px"] = err(moved) if moved is not None else float("nan")
+                row["error_px"] = err(m2penc_keypoints(model, f[:m]), m)
+                row["error_on_reference_body_px"] = err(drawn, m) if ref is not None else float("nan")
         row["ground_truth"] = beat_align_2d(track(truth), beats)["beat_align"]
-        row["first_pose_held_error_px"] = float(np.linalg.norm(truth[:, :, :2] - truth[:1, :, :2], axis=-1)[vis].mean())
+        held = lambda pose: err(np.repeat(pose[None], len(truth), axis=0), len(truth))  # noqa: E731
+        row["first_pose_held_error_px"] = held(truth[0])
+        row["reference_pose_held_error_px"] = held(ref) if ref is not None else float("nan")
         rows.append(row)
-    keys = ("own", "shifted", "ground_truth", "error_px", "error_on_reference_body_px", "first_pose_held_error_px")
+    keys = ("own", "shifted", "ground_truth", "error_px", "error_on_reference_body_px", "first_pose_held_error_px",
+            "reference_pose_held_error_px")
     summary = {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
     result = {"clips": rows, "mean": summary, "fps": cfg.fps, "size": cfg.size, "split": str(root or "synth test")}
     (out / "pose_sync.json").write_text(json.dumps(result, indent=2))

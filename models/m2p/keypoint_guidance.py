@@ -44,16 +44,20 @@ def drop_maps(maps: dict[str, torch.Tensor], skeleton: str, drop: torch.Tensor |
 
 
 @torch.no_grad()
-def m2penc_sequence(model, feats, window: int, overlap: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+def m2penc_sequence(model, feats, window: int, overlap: int,
+                    reference: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """M2PEnc on a whole clip: heatmaps (1, K, T, s, s) and regressed keypoints (1, K, T, 2) in latent pixels
-    (None when M2PEnc does not regress them); windows of ``window`` frames, overlaps averaged."""
+    (None when M2PEnc does not regress them); windows of ``window`` frames, overlaps averaged. ``reference``
+    (K, 3): the reference's keypoints in latent pixels, for an M2PEnc that reads them."""
     param = next(model.m2penc.parameters())
     x = torch.as_tensor(np.asarray(feats), dtype=torch.float32).unsqueeze(0).to(param.device, param.dtype)
+    ref = None if reference is None else torch.as_tensor(np.asarray(reference), dtype=torch.float32)[None]
+    ref = None if ref is None else ref.to(param.device)
     n = x.shape[1]
     heat_acc = kp_acc = None
     count = torch.zeros(n, device=param.device)
     for a, b in windows(n, window, overlap):
-        _, heat, kp = model.m2penc(x[:, a:b], keypoints=True)
+        _, heat, kp = model.m2penc(x[:, a:b], keypoints=True, reference=ref)
         if heat_acc is None:
             heat_acc = heat.new_zeros(heat.shape[:2] + (n,) + heat.shape[3:], dtype=torch.float32)
             kp_acc = None if kp is None else kp.new_zeros(kp.shape[:2] + (n, 2), dtype=torch.float32)
@@ -70,11 +74,19 @@ def heat_sequence(model, feats, window: int, overlap: int) -> torch.Tensor:
     return m2penc_sequence(model, feats, window, overlap)[0]
 
 
-def m2penc_keypoints(model, feats, anchor_frames: int | None = None) -> np.ndarray:
+def m2penc_keypoints(model, feats, anchor_frames: int | None = None,
+                     reference_keypoints: np.ndarray | None = None) -> np.ndarray:
     """(T, K, 3) keypoints (x, y, visible) in pixels of the model's frame: the regressed ones when M2PEnc has
-    them, else read from the heatmaps (``keypoints_from_heat``)."""
+    them, else read from the heatmaps (``keypoints_from_heat``). ``reference_keypoints`` (K, 3) in the same
+    pixels: read by an M2PEnc with ``reference_pose`` (its training mean reference when None)."""
     cfg = model.cfg
-    heat, kp = m2penc_sequence(model, feats, cfg.window, cfg.overlap)
+    ref = None
+    if reference_keypoints is not None and model.m2penc.reads_reference_pose:
+        f = cfg.size / cfg.latent_size
+        ref = np.array(reference_keypoints, np.float64, copy=True)
+        ref[:, :2] = (ref[:, :2] + 0.5) / f - 0.5
+        ref[:, 2] = ref[:, 2] > 0
+    heat, kp = m2penc_sequence(model, feats, cfg.window, cfg.overlap, ref)
     if kp is None:
         return keypoints_from_heat(heat, cfg.size, cfg.keypoint_anchor if anchor_frames is None else anchor_frames)
     return _in_pixels(kp[0].cpu().numpy().transpose(1, 0, 2), heat, cfg.size)
@@ -156,6 +168,20 @@ def retarget(keypoints: np.ndarray, reference: np.ndarray, size: int,
     return out
 
 
+def reference_body_keypoints(model, feats, anchor_frames: int | None = None,
+                             reference_keypoints: np.ndarray | None = None) -> np.ndarray:
+    """M2PEnc's keypoints (T, K, 3) on the reference's body when its keypoints (17, 3, the model's frame) are
+    given and measurable (``body_measure``): read by an M2PEnc with ``reference_pose``, else mapped afterwards
+    (``retarget``); on the average (or training-mean) body otherwise."""
+    if reference_keypoints is not None and body_measure(np.asarray(reference_keypoints, np.float64)) is None:
+        reference_keypoints = None
+    if model.m2penc.reads_reference_pose:
+        return m2penc_keypoints(model, feats, anchor_frames, reference_keypoints)
+    kp = m2penc_keypoints(model, feats, anchor_frames)
+    moved = None if reference_keypoints is None else retarget(kp, reference_keypoints, model.cfg.size)
+    return kp if moved is None else moved
+
+
 def render_skeletons(keypoints: np.ndarray, size: int) -> torch.Tensor:
     """(T, K, 3) keypoints → skeleton maps (1, 3, T, size, size) in [0, 1], drawn as the training maps are."""
     from evalkit.data.synth.draw import draw_skeleton
@@ -172,10 +198,7 @@ def keypoint_guidance(model, feats, anchor_frames: int | None = None,
     regresses keypoints); ``reference_keypoints`` (17, 3) in the model's frame: the keypoints are first mapped onto
     the reference's body (``retarget``; left as they are when its body cannot be measured)."""
     cfg = model.cfg
-    kp = m2penc_keypoints(model, feats, anchor_frames)
-    if reference_keypoints is not None:
-        moved = retarget(kp, reference_keypoints, cfg.size)
-        kp = kp if moved is None else moved
+    kp = reference_body_keypoints(model, feats, anchor_frames, reference_keypoints)
     skel = render_skeletons(kp, cfg.size)
     param = next(model.guidance.parameters())
     skel = skel.to(param.device, param.dtype)

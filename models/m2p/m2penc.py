@@ -16,6 +16,13 @@ reads the music first — every frame sees the window's chords and beats — and
 third head, COCO-17 keypoint coordinates (x, y) in latent pixels, trained on their distance to the true ones. Read
 from a heatmap, a keypoint is an average over the poses the music allows; regressed directly, it is the pose the
 music asks for (README).
+
+With ``reference_pose`` as well (``tiny`` from the checkpoint after 65959f45; ours), M2PEnc also reads the reference
+image's keypoints: their shape, normalised by the body's height, enters every frame of the sequence encoder, and the
+keypoint head predicts each frame's displacement from the reference pose in units of that height. The reference's
+own body — a tall dancer's limbs, where it stands — is then the model's input rather than an average body mapped
+afterwards; at zero displacement (the head's initialisation) it draws the reference's stance held. Without the
+reference's keypoints it uses the mean reference of its training data (``reference_mean``).
 """
 from __future__ import annotations
 
@@ -41,8 +48,10 @@ class _Block(nn.Module):
 
 class M2PEnc(nn.Module):
     def __init__(self, music_dim: int, size: int, guid_channels: int, heat_channels: int, channels: int = 64,
-                 layers: int = 2, heads: int = 4, max_frames: int = 64, seq_layers: int = 0, seq_width: int = 128):
+                 layers: int = 2, heads: int = 4, max_frames: int = 64, seq_layers: int = 0, seq_width: int = 128,
+                 reference_pose: bool = False):
         super().__init__()
+        reference_pose = reference_pose and seq_layers > 0  # it shapes the keypoint head, which needs the encoder
         self.size, self.max_frames, self.heat_channels = size, max_frames, heat_channels
         # feature standardisation, fitted on the training music (train.py) and saved with the weights
         self.register_buffer("music_mean", torch.zeros(music_dim))
@@ -50,7 +59,12 @@ class M2PEnc(nn.Module):
         self.seq = _Sequence(music_dim, seq_width, seq_layers, heads, max_frames) if seq_layers else None
         width = seq_width if seq_layers else music_dim
         self.kp_head = nn.Linear(seq_width, 2 * heat_channels) if seq_layers else None
-        if self.kp_head is not None:  # start every joint at the grid's centre rather than its corner
+        self.ref_in = zero_module(nn.Linear(3 * heat_channels + 3, seq_width)) if reference_pose else None
+        if self.ref_in is not None:  # displacements from the reference pose: start at the pose held
+            zero_module(self.kp_head)
+            # the reference's keypoints in latent pixels (x, y, visible), averaged over the training clips
+            self.register_buffer("reference_mean", torch.zeros(heat_channels, 3))
+        elif self.kp_head is not None:  # start every joint at the grid's centre rather than its corner
             nn.init.constant_(self.kp_head.bias, (size - 1) / 2)
         self.proj = nn.Linear(width, size * size)  # full size: 4800 (or 35) → 4096 = 64²
         self.conv_in = nn.Conv2d(1, channels, 3, padding=1)
@@ -62,19 +76,36 @@ class M2PEnc(nn.Module):
         self.music_mean.copy_(mean)
         self.music_std.copy_(std.clamp_min(1e-4))
 
+    def set_reference_mean(self, mean: torch.Tensor) -> None:
+        if self.ref_in is not None:
+            self.reference_mean.copy_(mean)
+
     @property
     def regresses_keypoints(self) -> bool:
         return self.kp_head is not None
 
-    def forward(self, music: torch.Tensor, keypoints: bool = False):
+    @property
+    def reads_reference_pose(self) -> bool:
+        return self.ref_in is not None
+
+    def forward(self, music: torch.Tensor, keypoints: bool = False, reference: torch.Tensor | None = None):
         """music (B, F, D) → guidance (B, C_guid, F, S, S), heatmaps (B, C_heat, F, S, S), and with ``keypoints``
-        the regressed keypoints (B, C_heat, F, 2) in latent pixels (None without a sequence encoder)."""
+        the regressed keypoints (B, C_heat, F, 2) in latent pixels (None without a sequence encoder).
+        ``reference`` (B, C_heat, 3): the reference image's keypoints (x, y in latent pixels, visible), read with
+        ``reference_pose`` (``reference_mean`` when None) and ignored otherwise."""
         b, f, _ = music.shape
         if f > self.max_frames:
             raise ValueError(f"M2PEnc got {f} frames; its temporal attention covers at most {self.max_frames}")
         x = ((music - self.music_mean) / self.music_std).to(self.proj.weight.dtype)
         kp = None
-        if self.seq is not None:
+        if self.ref_in is not None:
+            ref = self.reference_mean.expand(b, -1, -1) if reference is None else reference
+            ref = ref.to(x.device, torch.float32)
+            origin, height, shape = reference_frame(ref, self.size)
+            x = self.seq(x, self.ref_in(shape.to(x.dtype)))
+            step = self.kp_head(x).view(b, f, self.heat_channels, 2).transpose(1, 2).float()
+            kp = ref[:, :, None, :2] + height[:, None, None, None] * step
+        elif self.seq is not None:
             x = self.seq(x)
             kp = self.kp_head(x).view(b, f, self.heat_channels, 2).transpose(1, 2)
         x = self.proj(x).view(b * f, 1, self.size, self.size)
@@ -96,8 +127,27 @@ class _Sequence(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(width)
 
-    def forward(self, music: torch.Tensor) -> torch.Tensor:  # (B, F, D) → (B, F, width)
-        return self.norm(self.encoder(self.inp(music) + self.pos[: music.shape[1]]))
+    def forward(self, music: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, F, D) → (B, F, width); ``extra`` (B, width) is added to every frame's input (the reference pose)."""
+        x = self.inp(music) + self.pos[: music.shape[1]]
+        return self.norm(self.encoder(x if extra is None else x + extra[:, None]))
+
+
+def reference_frame(ref: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Reference keypoints (B, K, 3) in latent pixels → the body's centre (B, 2) (mean of its visible joints), its
+    height (B,) (their vertical extent, at least one pixel) and what M2PEnc reads (B, 3K + 3): the joints relative
+    to the centre in units of the height (0 where not visible), the visibility, the centre and the height as
+    fractions of the ``size``-pixel grid."""
+    vis = (ref[..., 2] > 0).float()
+    n = vis.sum(1).clamp_min(1)
+    centre = (ref[..., :2] * vis[..., None]).sum(1) / n[:, None]
+    y = ref[..., 1]
+    top = torch.where(vis > 0, y, torch.full_like(y, float("inf"))).amin(1)
+    bottom = torch.where(vis > 0, y, torch.full_like(y, float("-inf"))).amax(1)
+    height = torch.where(vis.sum(1) > 1, bottom - top, torch.ones_like(top)).clamp_min(1.0)
+    rel = (ref[..., :2] - centre[:, None]) / height[:, None, None] * vis[..., None]
+    shape = torch.cat([rel.flatten(1), vis, centre / size - 0.5, (height / size)[:, None]], dim=1)
+    return centre, height, shape
 
 
 def soft_argmax(heat: torch.Tensor) -> torch.Tensor:

@@ -130,6 +130,11 @@ class M2PPipeline:
             return paste_square(frames, ref)
         return paste_changes(frames, self.sampler.round_trip(ref_t[None])[0], ref, self.keep_reference)
 
+    @property
+    def uses_reference_keypoints(self) -> bool:
+        """Whether ``generate`` reads ``reference_keypoints`` (keypoint guidance with ``retarget`` on)."""
+        return self.retarget and (self.guidance_source or self.cfg.guidance_source) == "keypoints"
+
     def reference_keypoints(self, keypoints, hw: tuple[int, int]) -> np.ndarray | None:
         """The reference's keypoints in the model's frame (its centre square at ``cfg.size``), or None; records in
         ``last_retarget`` what happens: 'reference body', 'off', 'no reference keypoints', 'not measurable' or

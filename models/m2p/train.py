@@ -165,7 +165,7 @@ class StageLoss(nn.Module):
     def _m2penc(self, b):
         """M2PEnc's guidance, its loss against the frozen encoders' maps and the keypoint heatmaps, the parts."""
         cfg = self.model.cfg
-        guid, heat, kp = self.model.m2penc(b["music"], keypoints=True)
+        guid, heat, kp = self.model.m2penc(b["music"], keypoints=True, reference=b.get("reference_kp"))
         return (guid, *m2penc_loss(guid, heat, self._teacher(b), b["heat"], cfg.heat_weight, cfg.motion_weight,
                                    kp, cfg.keypoint_weight))
 
@@ -234,13 +234,8 @@ def start_model(cfg: M2PConfig, opts: TrainOptions, device) -> tuple[M2PModel, d
         if ck_cfg.latent_size != cfg.latent_size:
             tensors = resize_latent_grid(tensors, ck_cfg.latent_size, cfg.latent_size)
         model = M2PModel(cfg)
-        if ck_cfg.m2penc != cfg.m2penc:  # another M2PEnc architecture: it starts afresh, the rest is kept
-            print(f"M2PEnc {ck_cfg.m2penc} in {Path(init).name} differs from {cfg.m2penc}: M2PEnc starts from "
-                  f"random weights", flush=True)
-            tensors = {k: v for k, v in tensors.items() if not k.startswith("m2penc.")}
-            tensors.update({f"m2penc.{k}": v for k, v in model.m2penc.state_dict().items()
-                            if not k.endswith("pos_embed.pe")})
-            meta = {k: v for k, v in meta.items() if k != "music_stats"}
+        if ck_cfg.m2penc != cfg.m2penc:  # another M2PEnc architecture
+            tensors, meta = carry_m2penc(model, ck_cfg, cfg, tensors, meta, Path(init).name)
         load_state(model, tensors, init)
     elif opts.init is not None:
         raise EvalkitError("initial checkpoint not found", path=opts.init)
@@ -253,6 +248,24 @@ def start_model(cfg: M2PConfig, opts: TrainOptions, device) -> tuple[M2PModel, d
                            f"(done: {', '.join(done) or 'none'})", path=init,
                            hint="tiny order: 0 (VAE), 2 (image; trains the guidance encoders that teach stage 1), 1, 3")
     return model.to(device), meta
+
+
+def carry_m2penc(model: M2PModel, ck_cfg: M2PConfig, cfg: M2PConfig, tensors: dict, meta: dict,
+                 name: str) -> tuple[dict, dict]:
+    """Warm start from a checkpoint with another M2PEnc: its tensors whose name and shape match are kept, the
+    rest start fresh, and so does the keypoint head when it changes between absolute positions and displacements
+    from the reference pose (the same shape, another meaning); the music statistics are refitted."""
+    fresh = model.m2penc.state_dict()
+    new_head = bool(ck_cfg.m2penc.get("reference_pose")) != bool(cfg.m2penc.get("reference_pose"))
+    old = {k[len("m2penc."):]: v for k, v in tensors.items() if k.startswith("m2penc.")}
+    keep = {k for k, v in old.items() if k in fresh and tuple(v.shape) == tuple(fresh[k].shape)
+            and not (new_head and k.startswith("kp_head.")) and k not in ("music_mean", "music_std")}
+    out = {k: v for k, v in tensors.items() if not k.startswith("m2penc.")}
+    out.update({f"m2penc.{k}": (old[k] if k in keep else v) for k, v in fresh.items()
+                if not k.endswith("pos_embed.pe")})
+    print(f"M2PEnc {ck_cfg.m2penc} in {name} differs from {cfg.m2penc}: {len(keep)} of its {len(fresh)} tensors "
+          f"kept, {len(fresh) - len(keep)} start fresh", flush=True)
+    return out, {k: v for k, v in meta.items() if k != "music_stats"}
 
 
 def resize_latent_grid(tensors: dict, old: int, new: int) -> dict:
@@ -298,6 +311,14 @@ def train_stage(cfg: M2PConfig, data: ClipSet, opts: TrainOptions) -> dict:
     if stage in (1, 3) and "music_stats" not in meta:  # standardisation of the music features
         mean, std = data.music_stats()
         model.m2penc.set_music_stats(mean.to(acc.device), std.to(acc.device))
+        ref_mean = data.reference_mean()
+        if ref_mean is not None:  # the body M2PEnc draws for a reference without keypoints
+            model.m2penc.set_reference_mean(ref_mean.to(acc.device))
+    if stage in (1, 3) and model.m2penc.reads_reference_pose and acc.is_main_process:
+        lacking = sum(c.reference_kp is None for c in data.clips)
+        if lacking:  # their batches fall back to the mean reference: said, not hidden
+            print(f"{lacking} of {len(data.clips)} clips have no reference keypoints; a batch holding one reads "
+                  f"the training mean reference instead", flush=True)
         meta["music_stats"] = True
     params = set_trainable(model, stage)
     loss_mod = StageLoss(model, stage)
