@@ -122,17 +122,14 @@ class M2P:
             raise EvalkitError(f"generator 'm2p' is not available: cannot import evalkit.models.m2p.pipeline "
                                f"({type(err).__name__}: {err})") from None
         kinds = {"steps": int, "cfg_scale": float, "init_strength": float, "keep_reference": float,
-                 "guidance_source": str, "keypoint_anchor": int, "retarget": _flag}
+                 "guidance_source": str, "keypoint_anchor": int, "retarget": _flag, "estimate_reference": _flag}
         try:
             kw = {k: kind(opts[k]) for k, kind in kinds.items() if opts[k] is not None}
         except ValueError as err:
             raise EvalkitError(f"generator 'm2p': bad option value ({err})",
                                hint="steps and keypoint_anchor are integers; cfg_scale, init_strength and keep_reference "
-                                    "are numbers; retarget is 0 or 1") from None
-        try:
-            self.estimate_reference = _flag(opts["estimate_reference"])
-        except ValueError as err:
-            raise EvalkitError(f"generator 'm2p': bad option value ({err})", hint="estimate_reference is 0 or 1") from None
+                                    "are numbers; retarget and estimate_reference are 0 or 1") from None
+        self.estimate_reference = kw.pop("estimate_reference")  # the adapter's, not the pipeline's
         self.sampling = kw
         self.pipe = M2PPipeline.from_checkpoint(opts["checkpoint"], device=context.device, **kw)
         self.checkpoint = opts["checkpoint"]
@@ -143,8 +140,7 @@ class M2P:
         frames = self.pipe.generate(music or sample.music, sample.reference, sample.num_frames, sample.fps, seed,
                                     reference_keypoints=self.reference_keypoints(sample))
         if self.pipe.last_retarget is not None:  # keypoints on the reference's body, or why not
-            key = "keypoints_" + self.pipe.last_retarget.replace(" ", "_")
-            self.counts[key] = self.counts.get(key, 0) + 1
+            self._count("keypoints_" + self.pipe.last_retarget.replace(" ", "_"))
         h, w = frame_size(sample)
         if frames.shape[1:3] != (h, w):  # the pipeline keeps the reference image's size
             import cv2
@@ -164,10 +160,13 @@ class M2P:
         try:
             kp = image_keypoints(load_reference(sample.reference))
         except (EvalkitError, ImportError):
-            self.counts["reference_keypoints_unavailable"] = self.counts.get("reference_keypoints_unavailable", 0) + 1
+            self._count("reference_keypoints_unavailable")
             return None
-        self.counts["reference_keypoints_estimated"] = self.counts.get("reference_keypoints_estimated", 0) + 1
+        self._count("reference_keypoints_estimated")
         return kp
+
+    def _count(self, key: str) -> None:
+        self.counts[key] = self.counts.get(key, 0) + 1
 
     def info(self) -> dict:
         return {"checkpoint": str(self.checkpoint) if self.checkpoint else "default", "sampling": dict(self.sampling),

@@ -147,8 +147,9 @@ def load_clip(sample, cfg: M2PConfig, need_motion: bool = True, need_guidance: b
     video = load_video(sample)
     idx = frame_indices(video.num_frames, video.fps, cfg.fps)
     frames = np.stack([resize_square(video.frames[i], cfg.size) for i in idx])
+    reference = _read_image(Path(sample.reference))
     clip = Clip(sample.id, torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous(),
-                torch.from_numpy(resize_square(_read_image(Path(sample.reference)), cfg.size)).permute(2, 0, 1))
+                torch.from_numpy(resize_square(reference, cfg.size)).permute(2, 0, 1))
     if need_motion:
         clip.music = torch.from_numpy(music_features(sample.music, cfg.fps, len(idx), cfg.music_frontend,
                                                      cfg.music_dir))
@@ -160,8 +161,8 @@ def load_clip(sample, cfg: M2PConfig, need_motion: bool = True, need_guidance: b
         clip.heat = torch.from_numpy(hm).to(torch.float16)
         ref_joints = getattr(sample, "reference_joints2d", None)
         if ref_joints is not None:
-            clip.reference_kp = torch.from_numpy(reference_latent_keypoints(
-                ref_joints, tuple(clip_reference_hw(sample)), cfg.latent_size))
+            clip.reference_kp = torch.from_numpy(reference_latent_keypoints(ref_joints, reference.shape[:2],
+                                                                            cfg.latent_size))
     if need_guidance:
         for kind in cfg.guidance_types:
             name = GUIDANCE_ALIASES.get(kind, kind)
@@ -176,14 +177,6 @@ def load_clip(sample, cfg: M2PConfig, need_motion: bool = True, need_guidance: b
             clip.guidance[kind] = torch.from_numpy(
                 np.stack([resize_square(maps[i], cfg.size, nearest=near) for i in idx])).permute(0, 3, 1, 2)
     return clip
-
-
-def clip_reference_hw(sample) -> tuple[int, int]:
-    """The reference image's (height, width), read from its header only."""
-    from PIL import Image
-
-    with Image.open(sample.reference) as im:
-        return im.height, im.width
 
 
 def to_unit(x: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from .data import GUIDANCE_ALIASES
+from .data import GUIDANCE_ALIASES, reference_latent_keypoints
 from .infer import windows
 from .m2penc import soft_argmax
 
@@ -51,8 +51,8 @@ def m2penc_sequence(model, feats, window: int, overlap: int,
     (K, 3): the reference's keypoints in latent pixels, for an M2PEnc that reads them."""
     param = next(model.m2penc.parameters())
     x = torch.as_tensor(np.asarray(feats), dtype=torch.float32).unsqueeze(0).to(param.device, param.dtype)
-    ref = None if reference is None else torch.as_tensor(np.asarray(reference), dtype=torch.float32)[None]
-    ref = None if ref is None else ref.to(param.device)
+    ref = None if reference is None else torch.as_tensor(np.asarray(reference), dtype=torch.float32,
+                                                         device=param.device)[None]
     n = x.shape[1]
     heat_acc = kp_acc = None
     count = torch.zeros(n, device=param.device)
@@ -81,11 +81,8 @@ def m2penc_keypoints(model, feats, anchor_frames: int | None = None,
     pixels: read by an M2PEnc with ``reference_pose`` (its training mean reference when None)."""
     cfg = model.cfg
     ref = None
-    if reference_keypoints is not None and model.m2penc.reads_reference_pose:
-        f = cfg.size / cfg.latent_size
-        ref = np.array(reference_keypoints, np.float64, copy=True)
-        ref[:, :2] = (ref[:, :2] + 0.5) / f - 0.5
-        ref[:, 2] = ref[:, 2] > 0
+    if reference_keypoints is not None and model.m2penc.reads_reference_pose:  # the model's square → latent pixels
+        ref = reference_latent_keypoints(reference_keypoints, (cfg.size, cfg.size), cfg.latent_size)
     heat, kp = m2penc_sequence(model, feats, cfg.window, cfg.overlap, ref)
     if kp is None:
         return keypoints_from_heat(heat, cfg.size, cfg.keypoint_anchor if anchor_frames is None else anchor_frames)

@@ -131,9 +131,13 @@ class M2PPipeline:
         return paste_changes(frames, self.sampler.round_trip(ref_t[None])[0], ref, self.keep_reference)
 
     @property
+    def keypoint_guided(self) -> bool:
+        return (self.guidance_source or self.cfg.guidance_source) == "keypoints"
+
+    @property
     def uses_reference_keypoints(self) -> bool:
         """Whether ``generate`` reads ``reference_keypoints`` (keypoint guidance with ``retarget`` on)."""
-        return self.retarget and (self.guidance_source or self.cfg.guidance_source) == "keypoints"
+        return self.retarget and self.keypoint_guided
 
     def reference_keypoints(self, keypoints, hw: tuple[int, int]) -> np.ndarray | None:
         """The reference's keypoints in the model's frame (its centre square at ``cfg.size``), or None; records in
@@ -141,7 +145,7 @@ class M2PPipeline:
         None (not keypoint guidance)."""
         from .keypoint_guidance import body_measure
 
-        if (self.guidance_source or self.cfg.guidance_source) != "keypoints":
+        if not self.keypoint_guided:
             self.last_retarget = None
             return None
         if not self.retarget or keypoints is None:

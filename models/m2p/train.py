@@ -314,12 +314,12 @@ def train_stage(cfg: M2PConfig, data: ClipSet, opts: TrainOptions) -> dict:
         ref_mean = data.reference_mean()
         if ref_mean is not None:  # the body M2PEnc draws for a reference without keypoints
             model.m2penc.set_reference_mean(ref_mean.to(acc.device))
+        meta["music_stats"] = True
     if stage in (1, 3) and model.m2penc.reads_reference_pose and acc.is_main_process:
         lacking = sum(c.reference_kp is None for c in data.clips)
         if lacking:  # their batches fall back to the mean reference: said, not hidden
             print(f"{lacking} of {len(data.clips)} clips have no reference keypoints; a batch holding one reads "
                   f"the training mean reference instead", flush=True)
-        meta["music_stats"] = True
     params = set_trainable(model, stage)
     loss_mod = StageLoss(model, stage)
     optim = torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
