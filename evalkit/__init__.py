@@ -12,3 +12,10 @@ def score(pred, gt, **kwargs):
     from evalkit.scoring import score as _score
 
     return _score(pred, gt, **kwargs)
+
+
+def compare(*runs, out=None, **kwargs):
+    """Paired differences of runs (result folders) against the first; a pandas DataFrame (evalkit.comparison)."""
+    from evalkit.comparison import compare as _compare
+
+    return _compare(list(runs), out, **kwargs)
