@@ -53,13 +53,13 @@ def trace_sqrt_tfgan(s1: np.ndarray, s2: np.ndarray) -> float:
     return float(np.trace(_sqrt_sym_tfgan(root @ s2 @ root)))
 
 
-def trace_sqrt_scipy(s1: np.ndarray, s2: np.ndarray) -> tuple[float, float]:
+def trace_sqrt_scipy(s1: np.ndarray, s2: np.ndarray, retry_eps: float = 1e-6) -> tuple[float, float]:
     """tr(sqrtm(S1 S2)) (real part) and the largest |imaginary| part of the root's diagonal."""
     import scipy.linalg
 
     root = scipy.linalg.sqrtm(s1 @ s2)
-    if not np.isfinite(root).all():  # pytorch-fid/DisCo: retry with 1e-6 on the diagonals
-        eps = np.eye(s1.shape[0]) * 1e-6
+    if not np.isfinite(root).all():  # pytorch-fid/DisCo: retry with 1e-6 on the diagonals (Bailando: 1e-5)
+        eps = np.eye(s1.shape[0]) * retry_eps
         root = scipy.linalg.sqrtm((s1 + eps) @ (s2 + eps))
     diag = np.diagonal(root)
     imag = float(np.abs(diag.imag).max()) if np.iscomplexobj(root) else 0.0
