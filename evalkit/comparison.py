@@ -162,7 +162,7 @@ def render(frame: pd.DataFrame, fmt: str = "table") -> str:
                          f"{paired.min_sign_flip_p(n_min):.3g}: no per-video difference can be significant")
         text = _table(f"{rb} vs {ra} ({note})", header, rows, fmt)
         blocks.append(text + "".join(f"{'- ' if fmt == 'md' else '  '}{line}\n" for line in notes))
-    return "\n".join(blocks)
+    return "\n".join(blocks) + "\n"
 
 
 def _table(title: str, header: list[str], rows: list[list[str]], fmt: str) -> str:
