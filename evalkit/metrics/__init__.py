@@ -11,6 +11,7 @@ REGISTRY: dict[str, str] = {
     "l1": "evalkit.metrics.l1:L1",
     "lpips": "evalkit.metrics.lpips:LPIPS",
     "fvd": "evalkit.metrics.fvd:FVD",
+    "kvd": "evalkit.metrics.kvd:KVD",
     "beat_align": "evalkit.metrics.beat_align:BeatAlign",
     "av_align": "evalkit.metrics.av_align:AVAlign",
     # registry entries of further metrics go above this line
