@@ -14,6 +14,7 @@ REGISTRY: dict[str, str] = {
     "kvd": "evalkit.metrics.kvd:KVD",
     "beat_align": "evalkit.metrics.beat_align:BeatAlign",
     "av_align": "evalkit.metrics.av_align:AVAlign",
+    "fid": "evalkit.metrics.fid:FID",
     # registry entries of further metrics go above this line
 }
 
