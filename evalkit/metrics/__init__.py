@@ -15,6 +15,9 @@ REGISTRY: dict[str, str] = {
     "beat_align": "evalkit.metrics.beat_align:BeatAlign",
     "av_align": "evalkit.metrics.av_align:AVAlign",
     "fid": "evalkit.metrics.fid:FID",
+    "fid_k2d": "evalkit.metrics.motion2d:FIDK2D",
+    "fid_g2d": "evalkit.metrics.motion2d:FIDG2D",
+    "div_k2d": "evalkit.metrics.motion2d:DivK2D",
     # registry entries of further metrics go above this line
 }
 

@@ -20,7 +20,7 @@ FRAME_TIME = 1.0 / 60  # Bailando's KineticFeatures default
 WINDOW = 2
 
 
-def _window_sum(x: np.ndarray, first: int, last: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+def window_sum(x: np.ndarray, first: int, last: int, length: int) -> tuple[np.ndarray, np.ndarray]:
     """For i = 1..length−1, the sum of x[k] (indexed by k = first..last) over k ∈ [i−W, i+W] and the count."""
     full = np.zeros((length + 2 * WINDOW + 1,) + x.shape[1:])
     full[first + WINDOW:last + WINDOW + 1] = x  # full[k + W] = x_k; zeros outside [first, last]
@@ -36,12 +36,12 @@ def kinetic_features(joints: np.ndarray, frame_time: float = FRAME_TIME) -> np.n
     p = np.asarray(joints, dtype=np.float64)
     t = len(p)
     d = p[1:] - p[:-1]  # d_k for k = 1..T−1
-    vsum, vcount = _window_sum(d, 1, t - 1, t)
+    vsum, vcount = window_sum(d, 1, t - 1, t)
     vel = vsum / (vcount[:, None, None] * frame_time)
     horizontal = (vel[..., 0] ** 2 + vel[..., 2] ** 2).sum(axis=0) / (t - 1.0)
     vertical = (vel[..., 1] ** 2).sum(axis=0) / (t - 1.0)
     k = np.arange(1, t - 1)
     acc = ((p[k + 1] - p[k]) / frame_time - (p[k] - p[k - 1] / frame_time)) / frame_time  # sic, see docstring
-    asum, acount = _window_sum(acc, 1, t - 2, t)
+    asum, acount = window_sum(acc, 1, t - 2, t)
     expenditure = np.linalg.norm(asum / acount[:, None, None], axis=-1).sum(axis=0) / (t - 1.0)
     return np.stack([horizontal, vertical, expenditure], axis=1).reshape(-1).astype(np.float32)
