@@ -376,10 +376,16 @@ def _same(new: str, old: str, tol: tuple[float, float]) -> bool:
 def compare(committed: list[list[str]], fresh: list[list[str]], tolerances: dict | None = None,
             metric_of: dict | None = None) -> list[Drift]:
     """Cells of ``fresh`` rows that differ from the committed board beyond the metric's tolerance (value, interval
-    and N columns; a column or model the committed board lacks is a drift too)."""
+    and N columns; a model, a metric or a column the committed board lacks is a drift too — except new columns
+    of a metric the board already has (e.g. BeatAlign's null rows): new output beside it, shown once rebuilt)."""
     tolerances = {**TOLERANCES, **(tolerances or {})}
     old_head, new_head = committed[0], fresh[0]
     old_rows = {r[0]: dict(zip(old_head, r)) for r in committed[1:]}
+
+    def metric(col: str) -> str:
+        return (metric_of or {}).get(col, col.split(" ")[0].split(":")[0])
+
+    old_metrics = {metric(col) for col in old_head[len(META):]}
     drifts = []
     for r in fresh[1:]:
         new = dict(zip(new_head, r))
@@ -387,12 +393,13 @@ def compare(committed: list[list[str]], fresh: list[list[str]], tolerances: dict
             continue  # not recomputed: nothing to compare
         old = old_rows.get(r[0])
         for col in new_head[len(META):]:
+            if col not in old_head and metric(col) in old_metrics:
+                continue
             old_value = old.get(col, "(no column)") if old else "(no row)"
-            metric = (metric_of or {}).get(col, col.split(" ")[0].split(":")[0])
             if col.endswith(" N"):
                 same = new[col] == old_value
             else:
-                same = _same(new[col], old_value, tolerances.get(metric, DEFAULT_TOLERANCE))
+                same = _same(new[col], old_value, tolerances.get(metric(col), DEFAULT_TOLERANCE))
             if not same:
                 drifts.append(Drift(r[0], col, new[col] or "''", old_value or "''"))
     return drifts

@@ -13,11 +13,17 @@ beats from its audio).
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from evalkit.metrics.base import Metric
+from evalkit.metrics.movement import STILL_SPEED, movement
+from evalkit.metrics.sync_null import (MIN_DRAWS, NULL_SETTINGS, NULL_STATES, canonical_order, circular_shifts,
+                                       content_seed, cross_summary, declare, draw_offsets, lift_and_z, pad, push,
+                                       stored, stouffer, summarize, unpack, with_ci)
+from evalkit.pose.cache import frames_sha256
 
 MUSIC_TO_MOTION = "music_to_motion"  # Bailando: every music beat looks for the nearest motion beat
 MOTION_TO_MUSIC = "motion_to_music"  # FACT: every motion beat looks for the nearest music beat
@@ -245,26 +251,67 @@ def beat_align_2d(track, music_beats: np.ndarray, direction: str = MUSIC_TO_MOTI
     }
 
 
+def beat_align_batch(music: np.ndarray, mask: np.ndarray, motion_beats: np.ndarray, valid: np.ndarray,
+                     sigma_f: float) -> np.ndarray:
+    """Both directions of 2D-BeatAlign for K music beat trains at once (the nulls): ``music`` (K, n) frame
+    indices with ``mask`` marking real entries, one video's motion beats and valid mask (Kinetics2D), σ in
+    frames. Returns (K, 2): [music → motion, motion → music], with :func:`beat_align_2d`'s rules (a beat is used
+    where the velocity is defined; NaN when a row has no usable beat or there is no motion beat)."""
+    music = np.asarray(music, dtype=np.int64)
+    inside = np.asarray(mask, dtype=bool) & (music >= 0) & (music < len(valid))
+    usable = inside.copy()
+    usable[inside] = np.asarray(valid, dtype=bool)[music[inside]]
+    out = np.full((len(music), 2), np.nan)
+    motion = np.asarray(motion_beats, dtype=np.float64)
+    n_use = usable.sum(axis=1)
+    rows = n_use > 0
+    if motion.size == 0 or not rows.any():
+        return out
+    d = np.abs(music[rows][:, :, None] - motion[None, None, :])  # (k, n, motion)
+    use = usable[rows]
+    gauss = lambda x: np.exp(-(x ** 2) / (2 * sigma_f ** 2))  # noqa: E731 — the kernel of nearest_gaussian_score
+    out[rows, 0] = np.where(use, gauss(d.min(axis=2)), 0.0).sum(axis=1) / n_use[rows]
+    out[rows, 1] = gauss(np.where(use[:, :, None], d, np.inf).min(axis=1)).mean(axis=1)
+    return out
+
+
+def shift_null_2d(kin: Kinetics2D, music_frames: np.ndarray, num_frames: int, seed: int, shifts: int,
+                  min_shift_f: float, sigma_s: float) -> np.ndarray:
+    """(K, 2) scores [music → motion, motion → music] of one video's motion against its in-video music beat
+    frames circularly shifted modulo ``num_frames`` by K offsets in [min_shift_f, num_frames − min_shift_f]
+    drawn from ``seed`` (sync_null.draw_offsets)."""
+    offsets = draw_offsets(seed, shifts, num_frames, min_shift_f, integer=True)
+    trains = circular_shifts(np.asarray(music_frames, dtype=np.int64), offsets, num_frames)
+    return beat_align_batch(trains, np.ones(trains.shape, dtype=bool), kin.motion_beats, kin.valid, sigma_s * kin.fps)
+
+
 # --- streaming metric ---------------------------------------------------------------------------------------------
 
 class BeatAlign(Metric):
-    """2D-BeatAlign of generated dance videos against their music (higher = moves more on the beat)."""
+    """2D-BeatAlign of generated dance videos against their music (higher = moves more on the beat), with its
+    chance level (circular-shift and cross-music nulls, evalkit.metrics.sync_null) and how much the dancer moves
+    (evalkit.metrics.movement) beside it."""
 
     name = "beat_align"
+    # beside each reference's choices: the nulls (sync_null.NULL_SETTINGS; the minimum shift in beat periods of
+    # the tracked tempo) and the still threshold of the movement columns — none of them changes beat_align
+    _BESIDE = {**NULL_SETTINGS, "null_min_shift_beats": 1.0, "still_speed": STILL_SPEED}
     presets = {
         # Bailando's choices in seconds: music → motion, σ 3 frames @60 fps, smoothing 5 frames @60 fps
         "bailando": {"direction": MUSIC_TO_MOTION, "music_beats": "bailando", "sigma_s": 0.05,
                      "smooth_s": 5 / 60, "order_s": None, "conf_thresh": 0.3, "pose": "blazepose",
-                     "start_bpm": None},
+                     "start_bpm": None, **_BESIDE},
         # FACT's choices in seconds: motion → music, σ 3 frames @60 fps, no smoothing, minima within ±10 frames
         "fact": {"direction": MOTION_TO_MUSIC, "music_beats": "fact", "sigma_s": 0.05,
                  "smooth_s": 0.0, "order_s": 10 / 60, "conf_thresh": 0.3, "pose": "blazepose",
-                 "start_bpm": None},
+                 "start_bpm": None, **_BESIDE},
     }
     higher_is_better = True
     needs = ("pred", "audio")
     reference = ("evalkit 2D-BeatAlign (metric-spec §4.3) with Bailando/FACT settings in seconds; "
                  "3D formulas: Bailando utils/beat_align_score.py, MINT tools/calculate_beat_scores.py")
+    on_boards = True
+    drift_tolerance = (0.01, 0.0)
 
     def __init__(self, preset: str | None = None, device: str = "cpu", pose_settings: dict | None = None,
                  **overrides):
@@ -277,13 +324,29 @@ class BeatAlign(Metric):
         super().__init__(preset, device, **overrides)
         self.settings["pose_settings"] = pose_settings
 
+    @classmethod
+    def preflight(cls) -> None:
+        """The BlazePose model file: without it every video would fail (and show as drift in N)."""
+        from evalkit.pose.blazepose import find_model
+
+        find_model()
+
     _COUNTS = ("undefined", "frames", "frames_no_person", "music_beats", "music_beats_excluded", "motion_beats")
+    #: per video: the nulls of both directions and the movement columns
+    _PER_VIDEO = (*NULL_STATES, *(f"{k}_other" for k in NULL_STATES), "speed", "still")
+    #: per video, for the set-level cross-music null: content seed, fps, frames; ragged: valid velocity mask,
+    #: motion beats (velocity indices), music beat times (s) inside the video
+    _SET = ("x_id", "x_fps", "x_frames")
+    _RAGGED = ("x_valid", "x_motion", "x_music")
 
     def reset(self) -> None:
         self.add_state("values", [], reduce="cat")  # per video, the preset's direction
         self.add_state("values_other", [], reduce="cat")  # per video, the other direction
         for key in self._COUNTS:
             self.add_state(key, 0.0)
+        declare(self, self._PER_VIDEO + self._SET, self._RAGGED)
+        self.add_state("null_ms", 0.0)  # cost of the per-video nulls, next to the metric's own time
+        self.add_state("update_ms", 0.0)
 
     def _other(self) -> str:
         return MOTION_TO_MUSIC if self.settings["direction"] == MUSIC_TO_MOTION else MUSIC_TO_MOTION
@@ -292,6 +355,7 @@ class BeatAlign(Metric):
         from evalkit.audio.beats import aist_tempo_hint, beats_for_audio
         from evalkit.pose import extract
 
+        started = time.perf_counter()
         s = self.settings
         audio = item.audio  # EvalkitError (no music) before any work; the state is untouched
         video = item.pred
@@ -304,6 +368,11 @@ class BeatAlign(Metric):
         out = beat_align_2d(track, beats.frames, s["direction"], s["sigma_s"], s["smooth_s"], s["order_s"],
                             s["conf_thresh"])
         other, kin = self._other(), out["kinetics"]
+        null_start = time.perf_counter()
+        seed = content_seed(track.info.get("video_sha256") or frames_sha256(video.frames))
+        null = self._shift_null(out, beats, kin, video.num_frames, seed)
+        null_ms = (time.perf_counter() - null_start) * 1e3
+        moves = movement(kin, track, s["conf_thresh"], s["still_speed"])
         excluded = out["music_beats_excluded"] + beats.dropped  # no person there, or past the video's end
         st = self._state
         st["values"] = np.append(st["values"], out["beat_align"])
@@ -314,20 +383,85 @@ class BeatAlign(Metric):
         st["music_beats"] += len(out["music_beats"])
         st["music_beats_excluded"] += excluded
         st["motion_beats"] += len(out["motion_beats"])
-        return {"beat_align": out["beat_align"], f"beat_align_{other}": out[other],
-                "beat_align_music_beats": float(len(out["music_beats"])),
-                "beat_align_music_beats_excluded": float(excluded),
-                "beat_align_motion_beats": float(len(out["motion_beats"])), "beat_align_tempo_bpm": beats.tempo,
-                "beat_align_frames_no_person": float(kin.counts["frames_no_person"]),
-                "beat_align_body_scale_px": kin.scale_px}
+        in_video = np.rint(beats.times * video.fps)
+        per_video = {**stored(null[0]), **{f"{k}_other": v for k, v in stored(null[1]).items()},
+                     "speed": moves["speed"], "still": moves["still"], "x_id": seed, "x_fps": video.fps, "x_frames": video.num_frames}
+        for key, value in per_video.items():
+            st[key] = np.append(st[key], float(value))
+        push(self, "x_valid", kin.valid)
+        push(self, "x_motion", kin.motion_beats)
+        push(self, "x_music", beats.times[(in_video >= 0) & (in_video < video.num_frames)])
+        st["null_ms"] += null_ms
+        st["update_ms"] += (time.perf_counter() - started) * 1e3
+        row = {"beat_align": out["beat_align"], f"beat_align_{other}": out[other],
+               "beat_align_music_beats": float(len(out["music_beats"])),
+               "beat_align_music_beats_excluded": float(excluded),
+               "beat_align_motion_beats": float(len(out["motion_beats"])), "beat_align_tempo_bpm": beats.tempo,
+               "beat_align_frames_no_person": float(kin.counts["frames_no_person"]),
+               "beat_align_body_scale_px": kin.scale_px}
+        for prefix, summary in (("beat_align", null[0]), (f"beat_align_{other}", null[1])):
+            row.update({f"{prefix}_{k}": summary[k] for k in ("null", "lift", "z")})
+        row.update({"beat_align_speed": moves["speed"], "beat_align_still": moves["still"]})
+        return row
+
+    def _shift_null(self, out: dict, beats, kin, num_frames: int, seed: int) -> tuple[dict, dict]:
+        """Circular-shift nulls of (preset direction, other direction), at least ``null_min_shift_beats`` beat
+        periods of the tracked tempo (120 BPM when the tracker gives none) from no shift."""
+        s = self.settings
+        tempo = beats.tempo if np.isfinite(beats.tempo) and beats.tempo > 0 else 120.0
+        scores = shift_null_2d(kin, beats.frames, num_frames, seed, int(s["null_shifts"]),
+                               s["null_min_shift_beats"] * 60.0 / tempo * kin.fps, s["sigma_s"])
+        first = 0 if s["direction"] == MUSIC_TO_MOTION else 1
+        return summarize(out["beat_align"], scores[:, first]), summarize(out[self._other()], scores[:, 1 - first])
+
+    def cross_matrices(self) -> tuple[np.ndarray, np.ndarray]:
+        """S[i, j] of both directions (preset's, other): the motion of video i against the music beats of video
+        j (times mapped to i's frames, cut to i's length), videos in canonical (content seed) order."""
+        st = self._state
+        order = canonical_order(st["x_id"])
+        valid, motion, music = (unpack(st, k) for k in self._RAGGED)
+        n = len(order)
+        first = 0 if self.settings["direction"] == MUSIC_TO_MOTION else 1
+        mats = np.full((2, n, n), np.nan)
+        for a, i in enumerate(order):
+            fps, frames = st["x_fps"][i], int(st["x_frames"][i])
+            trains = []
+            for j in order:
+                f = np.rint(music[j] * fps).astype(np.int64)
+                trains.append(f[(f >= 0) & (f < frames)])
+            values, mask = pad(trains)
+            scores = beat_align_batch(values, mask, motion[i].astype(np.int64), valid[i] > 0,
+                                      self.settings["sigma_s"] * fps)
+            mats[0, a], mats[1, a] = scores[:, first], scores[:, 1 - first]
+        return mats[0], mats[1]
 
     def compute(self) -> dict[str, float]:
-        """Mean over videos of each direction; videos where it is undefined (NaN) are left out and counted."""
-        return {"beat_align": _nanmean(self._state["values"]),
-                f"beat_align_{self._other()}": _nanmean(self._state["values_other"])}
+        """Mean over videos of each direction; videos where it is undefined (NaN) are left out and counted.
+        With at least one video: the nulls' rows (mean lift, z and chance level with bootstrap intervals; the
+        cross-music chance level, lift and permutation p) and the movement rows."""
+        st, other = self._state, self._other()
+        out = {"beat_align": _nanmean(st["values"]), f"beat_align_{other}": _nanmean(st["values_other"])}
+        if st["values"].size == 0:
+            return out
+        order = canonical_order(st["x_id"])
+        own_mats = self.cross_matrices()
+        seed = np.random.SeedSequence([int(x) for x in st["x_id"][order]])
+        for prefix, values, tail, mat in (("beat_align", "values", "", own_mats[0]),
+                                          (f"beat_align_{other}", "values_other", "_other", own_mats[1])):
+            null, std, draws = (st[k + tail] for k in NULL_STATES)
+            lift, z = lift_and_z(st[values], null, std, draws)
+            out.update(with_ci(f"{prefix}_lift", lift))
+            out.update({**with_ci(f"{prefix}_z", z), f"{prefix}_z_set": stouffer(z)})
+            out.update(with_ci(f"{prefix}_null", np.where(draws >= MIN_DRAWS, null, np.nan)))
+            cross = cross_summary(mat, int(self.settings["null_permutations"]), seed)
+            out.update({f"{prefix}_{k}": v for k, v in cross.items()})
+        out.update(with_ci("beat_align_speed", st["speed"]))
+        out.update(with_ci("beat_align_still", st["still"]))
+        return out
 
     def counts(self) -> dict[str, int]:
-        return {"videos": int(self._state["values"].size), **{k: int(self._state[k]) for k in self._COUNTS}}
+        return {"videos": int(self._state["values"].size), **{k: int(self._state[k]) for k in self._COUNTS},
+                "null_ms": int(self._state["null_ms"]), "update_ms": int(self._state["update_ms"])}
 
     def identity(self) -> dict:
         import librosa
