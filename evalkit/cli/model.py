@@ -94,7 +94,9 @@ def register(app: typer.Typer) -> None:
         jobs: int = typer.Option(1, "--jobs", "-j", help="Scoring worker processes."),
         opt: list[str] = typer.Option([], "--opt", help="Generator option KEY=VALUE (repeatable), e.g. pose_backend=dwpose."),
     ) -> None:
-        """Generate the split's videos into a run folder with progress, score them and print the table."""
+        """Generate the split's videos into a run folder with progress, score them and print the table. Exit 0:
+        every metric has a value for every video; 3: some metric failed on some video (one line per reason under
+        the table); 2: bad input."""
         from evalkit.generators import GENERATORS
         from evalkit.runner import parse_generator_options, run_model
 
@@ -117,7 +119,12 @@ def register(app: typer.Typer) -> None:
                        score_videos=not no_score)
         if df is None:
             return
-        from evalkit.results.table import render
+        from evalkit.results.table import EXIT_INCOMPLETE, failure_lines, render
 
         typer.echo(render(df, "table"), nl=False)
+        failures = failure_lines(df.attrs["record"], df)  # under the table: each reason once, with its fix
+        for line in failures:
+            typer.echo(line, err=True)
         typer.echo(f"wrote {df.attrs['run_dir'] / 'results.json'}", err=True)
+        if failures:
+            raise typer.Exit(EXIT_INCOMPLETE)

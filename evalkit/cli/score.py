@@ -65,7 +65,9 @@ def register(app: typer.Typer) -> None:
         opt: list[str] = typer.Option([], "--opt", help="Metric option METRIC.KEY=VALUE (repeatable)."),
         shard: Optional[str] = typer.Option(None, "--shard", help="Score shard INDEX/COUNT and write its state to --out."),
     ):
-        """Score predicted videos against ground truth."""
+        """Score predicted videos against ground truth. Exit 0: every metric has a value for every video; 3: some
+        metric failed on some video (one line per reason under the table; results are still written); 2: bad
+        input."""
         from evalkit import trace
 
         trace.event("cli_start")
@@ -73,7 +75,7 @@ def register(app: typer.Typer) -> None:
             from evalkit import worker_pool
 
             worker_pool.context(m.strip() for m in metrics.split(","))
-        from evalkit.results.table import FORMATS, render
+        from evalkit.results.table import EXIT_INCOMPLETE, FORMATS, failure_lines, render
         from evalkit.scoring import ScoreConfig, finish, run
 
         if fmt not in FORMATS:
@@ -104,8 +106,11 @@ def register(app: typer.Typer) -> None:
             save_shard(scorer, out)
         agg = finish(scorer, out)
         trace.event("finished")
-        for err in scorer.errors:
-            typer.echo(f"warning: {err['metric']} skipped {err['video']}: {err['error']}", err=True)
         typer.echo(render(agg, fmt), nl=False)
+        failures = failure_lines(agg.attrs["record"], agg)  # under the table: each reason once, with its fix
+        for line in failures:
+            typer.echo(line, err=True)
         if out is not None:
             typer.echo(f"wrote {out / 'results.json'} and {out / 'per_video.csv'}", err=True)
+        if failures:
+            raise typer.Exit(EXIT_INCOMPLETE)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import pandas as pd
 
@@ -59,3 +60,41 @@ def render(agg: pd.DataFrame, fmt: str = "table") -> str:
     buf = StringIO()
     Console(file=buf, width=120, force_terminal=False).print(table)
     return buf.getvalue()
+
+
+# `evalkit score` / `run-model` exit with this when some requested metric has no value for some video
+# (the table and results.json are still written); 0 means every metric has a value for every video
+EXIT_INCOMPLETE = 3
+
+
+def _reason(error: dict) -> str:
+    """The reason without the video's own path: errors read '<path>: <what> — <fix>', and the same reason on
+    several videos should read as one line (the videos are named after it)."""
+    text = str(error.get("error", ""))
+    head, sep, rest = text.partition(": ")
+    if sep and os.path.splitext(head)[0].endswith(str(error.get("video", "\0"))):
+        return rest
+    return text
+
+
+def failure_lines(record: dict, aggregate: pd.DataFrame | None = None, listed: int = 3) -> list[str]:
+    """One line per metric and distinct failure reason with its count, the reason and its fix (from the
+    record's ``errors``), then metrics the run could not use and metrics that computed no value without a
+    per-video failure. Empty when every requested metric produced a value for every video."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for error in record.get("errors") or []:
+        groups.setdefault((error["metric"], _reason(error)), []).append(str(error.get("video")))
+    lines = []
+    for (metric, reason), videos in groups.items():
+        shown = ", ".join(videos[:listed]) + (", …" if len(videos) > listed else "")
+        lines.append(f"{metric} failed for {len(videos)} video{'s' if len(videos) != 1 else ''} ({shown}): {reason}")
+    for metric in (record.get("run") or {}).get("metrics_unavailable") or []:
+        lines.append(f"{metric} not scored: this installation lacks it")
+    explained = {metric for metric, _ in groups}
+    if aggregate is not None and len(aggregate):
+        for row in aggregate.to_dict(orient="records"):
+            value = row.get("value")
+            if row["metric"] not in explained and (value is None or (isinstance(value, float) and math.isnan(value))):
+                lines.append(f"{row['metric']}:{row['column']} has no value (see results.json)")
+                explained.add(row["metric"])
+    return lines
