@@ -1,10 +1,5 @@
 """evalkit: benchmark and evaluation toolkit for music-driven human dance video generation."""
-from importlib.metadata import PackageNotFoundError, version as _version
-
-try:
-    __version__ = _version("evalkit")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+src"
+from evalkit.version import __version__  # noqa: F401  (evalkit.__version__)
 
 
 def score(pred, gt, **kwargs):

@@ -18,10 +18,10 @@ def distributed_run(pred, gt, cfg, progress: bool = False):
     """Score this rank's share; returns the merged Scorer on rank 0 and None on the other ranks."""
     import torch.distributed as dist
 
-    from evalkit.scoring import ScoreConfig, run, select_pairs
-    from evalkit.shards import empty_like, export_state, import_state
-
     from evalkit import trace
+    from evalkit.scoring import ScoreConfig, Scorer, check_config, run, select_pairs
+
+    cfg = check_config(cfg)  # on every rank, before the group forms: a bad option stops each in one line
 
     # gloo, also for CUDA runs: what crosses ranks is pickled numpy state, and a rank whose workers do the
     # scoring then never needs a CUDA context of its own
@@ -36,16 +36,15 @@ def distributed_run(pred, gt, cfg, progress: bool = False):
         pairs = select_pairs(pred, gt, cfg)[rank::world]
         scorer = run(pred, gt, rank_cfg, progress=progress and rank == 0, pairs=pairs)
         snaps = [None] * world if rank == 0 else None
-        dist.gather_object(export_state(scorer), snaps, dst=0)
+        dist.gather_object(scorer.snapshot(), snaps, dst=0)
         # no rank tears the group down while rank 0 may still be receiving (gloo aborts on a closed peer)
         dist.barrier()
         trace.event("gathered")
         if rank != 0:
             return None
-        merged = empty_like(scorer)
-        merged.cfg = cfg
+        merged = Scorer(cfg, metrics=scorer.empty().metrics)
         for snap in snaps:
-            import_state(merged, snap)
+            merged.merge_snapshot(snap)
         return merged
     finally:
         dist.destroy_process_group()

@@ -68,17 +68,14 @@ def make_generator(name: str, context: GeneratorContext | None = None) -> Genera
     return factory(context)
 
 
-def take_options(context: GeneratorContext, name: str, defaults: dict) -> dict:
-    """``defaults`` updated with the context's options (coerced to the defaults' types); unknown keys raise."""
-    unknown = sorted(set(context.options) - set(defaults))
-    if unknown:
-        raise EvalkitError(f"generator '{name}' has no option(s) {', '.join(unknown)}",
-                           hint=f"its options: {', '.join(defaults) or 'none'}")
-    out = dict(defaults)
-    for key, value in context.options.items():
-        kind = type(defaults[key])
-        out[key] = value if defaults[key] is None or isinstance(value, kind) else kind(value)
-    return out
+def take_options(context: GeneratorContext, name: str, defaults: dict, types: dict | None = None) -> dict:
+    """``defaults`` updated with the context's options, coerced to the defaults' types (docs/options.md);
+    ``types`` declares the type (or an evalkit.options.Spec) of a default that cannot tell it, e.g. None (a None
+    default without one takes text). Unknown keys and values of the wrong type: one line naming the valid keys."""
+    from evalkit.options import check_options, spec_from_defaults
+
+    specs = {key: spec_from_defaults([value], (types or {}).get(key)) for key, value in defaults.items()}
+    return {**defaults, **check_options(f"generator '{name}'", context.options, specs)}
 
 
 def frame_size(sample) -> tuple[int, int]:
@@ -99,36 +96,26 @@ def check_frames(frames, sample, name: str) -> np.ndarray:
     return arr
 
 
-def _flag(value) -> bool:
-    text = str(value).strip().lower()
-    if text not in ("0", "1", "true", "false"):
-        raise ValueError(f"expected 0 or 1, got {value!r}")
-    return text in ("1", "true")
-
-
 class M2P:
     """Adapter from the m2p pipeline's ``generate(music, reference, num_frames, fps, seed)`` to this interface."""
 
     name = "m2p"
+    #: the types of the options whose default (None: the checkpoint's own) cannot tell them
+    option_types = {"checkpoint": str, "steps": int, "cfg_scale": float, "init_strength": float,
+                    "keep_reference": float, "guidance_source": str, "keypoint_anchor": int, "retarget": bool,
+                    "estimate_reference": bool}
 
     def __init__(self, context: GeneratorContext):
         opts = take_options(context, self.name, {"checkpoint": None, "steps": None, "cfg_scale": None,
                                                  "init_strength": None, "keep_reference": None,
                                                  "guidance_source": None, "keypoint_anchor": None, "retarget": None,
-                                                 "estimate_reference": "1"})
+                                                 "estimate_reference": True}, types=self.option_types)
         try:
             from evalkit.models.m2p.pipeline import M2PPipeline
         except ImportError as err:
             raise EvalkitError(f"generator 'm2p' is not available: cannot import evalkit.models.m2p.pipeline "
                                f"({type(err).__name__}: {err})") from None
-        kinds = {"steps": int, "cfg_scale": float, "init_strength": float, "keep_reference": float,
-                 "guidance_source": str, "keypoint_anchor": int, "retarget": _flag, "estimate_reference": _flag}
-        try:
-            kw = {k: kind(opts[k]) for k, kind in kinds.items() if opts[k] is not None}
-        except ValueError as err:
-            raise EvalkitError(f"generator 'm2p': bad option value ({err})",
-                               hint="steps and keypoint_anchor are integers; cfg_scale, init_strength and keep_reference "
-                                    "are numbers; retarget and estimate_reference are 0 or 1") from None
+        kw = {k: opts[k] for k in self.option_types if k != "checkpoint" and opts[k] is not None}
         self.estimate_reference = kw.pop("estimate_reference")  # the adapter's, not the pipeline's
         self.sampling = kw
         self.pipe = M2PPipeline.from_checkpoint(opts["checkpoint"], device=context.device, **kw)

@@ -53,13 +53,22 @@ BOARDS = {
 #: the baselines `check` recomputes by default: between them they exercise the reference IO, the SDGPip renderer,
 #: beat tracking and every metric, in a few CPU minutes (gt-pose and retrieval add run time, not coverage)
 CHECK_MODELS = ("static", "beat-procedural")
-#: per metric: (absolute, relative) tolerance of `check`; a cell drifts when |new − old| > abs + rel·|old|.
-#: They absorb float noise across CPUs/BLAS builds (the videos themselves are bit-exact), not real changes.
-TOLERANCES: dict[str, tuple[float, float]] = {
-    "ssim": (5e-4, 0.0), "psnr": (0.01, 0.0), "l1": (5e-4, 1e-3), "lpips": (1e-3, 0.0),
-    "fvd": (0.5, 5e-3), "beat_align": (0.01, 0.0), "av_align": (0.01, 0.0),
-}
+#: `check`'s tolerance of a column whose metric is not registered here (a metric's own: its drift_tolerance)
 DEFAULT_TOLERANCE = (1e-3, 1e-3)
+
+
+def metric_tolerances() -> dict[str, tuple[float, float]]:
+    """Per registered metric: the (absolute, relative) tolerance of `check` its class declares
+    (``drift_tolerance``); a metric whose module does not import here keeps the default."""
+    from evalkit.metrics import REGISTRY, metric_class
+
+    out = {}
+    for name in REGISTRY:
+        try:
+            out[name] = tuple(metric_class(name).drift_tolerance)
+        except ImportError:
+            continue
+    return out
 
 
 def board_names() -> tuple[str, ...]:
@@ -187,14 +196,14 @@ def results_dir(board_dir: Path, split: str) -> Path:
 
 def all_columns(board_dir: Path, extra: list[Entry] = ()) -> list[tuple[str, str, str, str]]:
     """The union of the columns of every committed result (all splits) and ``extra``, in metric order."""
-    from evalkit.runner import RUN_METRICS
+    from evalkit.metrics import REGISTRY
 
     seen: dict = {}
     entries = [e for split in BOARDS for e in read_entries(results_dir(board_dir, split)).values()] + list(extra)
     for e in entries:
         for key in e.cells:
             seen.setdefault(key, len(seen))
-    rank = {m: i for i, m in enumerate(RUN_METRICS)}
+    rank = {m: i for i, m in enumerate(REGISTRY)}
     return sorted(seen, key=lambda k: (rank.get(k[0], len(rank)), k[0], seen[k]))
 
 
@@ -378,7 +387,7 @@ def compare(committed: list[list[str]], fresh: list[list[str]], tolerances: dict
     """Cells of ``fresh`` rows that differ from the committed board beyond the metric's tolerance (value, interval
     and N columns; a model, a metric or a column the committed board lacks is a drift too — except new columns
     of a metric the board already has (e.g. BeatAlign's null rows): new output beside it, shown once rebuilt)."""
-    tolerances = {**TOLERANCES, **(tolerances or {})}
+    tolerances = {**metric_tolerances(), **(tolerances or {})}
     old_head, new_head = committed[0], fresh[0]
     old_rows = {r[0]: dict(zip(old_head, r)) for r in committed[1:]}
 
@@ -412,14 +421,13 @@ def stale(split: str, board_dir: Path) -> bool:
 
 
 def _preflight(protocols: list[dict]) -> None:
-    """Fail with one line before minutes of work when BeatAlign's pose model is missing (every video would fail
-    and show up as drift in N)."""
-    from evalkit.runner import RUN_METRICS
+    """Fail with one line before minutes of work when a metric lacks what it needs, e.g. BeatAlign its pose model
+    (every video would fail and show up as drift in N): each metric's own ``preflight``."""
+    from evalkit.metrics import metric_class
+    from evalkit.runner import available_metrics
 
-    if any("beat_align" in (p["metrics"] or RUN_METRICS) for p in protocols):
-        from evalkit.pose.blazepose import find_model
-
-        find_model()
+    for name in dict.fromkeys(m for p in protocols for m in (p["metrics"] or available_metrics()[0])):
+        metric_class(name).preflight()
 
 
 def check(split: str, board_dir: Path, results: Path | None = None, models=None, tolerances: dict | None = None,

@@ -26,8 +26,6 @@ import numpy as np
 
 from evalkit.errors import EvalkitError
 
-#: every metric of the toolkit, in leaderboard order
-RUN_METRICS = ("ssim", "psnr", "l1", "lpips", "fvd", "beat_align", "av_align")
 #: settings for small CPU splits (a few clips of a few seconds): the metrics' defaults otherwise
 METRIC_OPTIONS: dict[str, dict] = {}
 #: leaderboard split name -> (dataset, part)
@@ -44,20 +42,14 @@ def resolve_split(split: str, dataset: str | None) -> tuple[str, str]:
 
 
 def parse_generator_options(items: list[str]) -> dict:
-    """['pose_backend=dwpose', 'steps=10'] -> {'pose_backend': 'dwpose', 'steps': 10}."""
+    """['pose_backend=dwpose', 'steps=10'] -> {'pose_backend': 'dwpose', 'steps': '10'}: text, which the
+    generator coerces to its declared types (generators.take_options)."""
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise EvalkitError(f"bad --opt '{item}'", hint="write KEY=VALUE, e.g. pose_backend=dwpose")
-        for cast in (int, float):
-            try:
-                out[key.strip()] = cast(value)
-                break
-            except ValueError:
-                continue
-        else:
-            out[key.strip()] = value
+        out[key.strip()] = value
     return out
 
 
@@ -71,15 +63,15 @@ def default_run_dir(name: str, dataset: str, part: str, base: str | Path = "runs
 
 
 def available_metrics(names=None) -> tuple[tuple[str, ...], list[str]]:
-    """(metrics to score, metrics of RUN_METRICS that this installation lacks). Explicit names are checked."""
-    from evalkit.metrics import REGISTRY, metric_class
+    """(metrics to score, registered metrics that this installation cannot import). Explicit names are checked;
+    by default the metrics that declare ``on_boards``, in registry order."""
+    from evalkit.metrics import board_metrics, metric_class
 
     if names:
         for name in names:
             metric_class(name)  # unknown names: one-line error
         return tuple(names), []
-    have = tuple(m for m in RUN_METRICS if m in REGISTRY)
-    return have, [m for m in RUN_METRICS if m not in REGISTRY]
+    return board_metrics()
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -160,7 +152,8 @@ def _progress(total: int, label: str, enabled: bool):
 
 
 def pose_backend_of(record: dict) -> str:
-    """The pose backend the scores depend on (BeatAlign's), from a results record; "" when none."""
+    """The pose backend the scores depend on (a metric's pose setting, e.g. BeatAlign's), from a results record;
+    "" when none."""
     found = []
 
     def walk(value, key=""):
@@ -170,7 +163,8 @@ def pose_backend_of(record: dict) -> str:
         elif isinstance(value, str) and key in ("pose_backend", "backend", "pose"):
             found.append(value)
 
-    walk(record.get("metrics", {}).get("beat_align", {}).get("settings", {}))
+    for identity in record.get("metrics", {}).values():
+        walk(identity.get("settings", {}) if isinstance(identity, dict) else {})
     return found[0] if found else ""
 
 

@@ -6,6 +6,7 @@ package versions, counts) that :func:`evalkit.results.schema.write_results` stor
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import threading
@@ -21,8 +22,9 @@ from evalkit.io.audio import audio_for_video
 from evalkit.io.item import ScoreItem
 from evalkit.io.pairing import PairPaths, pair_dirs, reconcile
 from evalkit.io.video import decode_video
-from evalkit.metrics import DEFAULT_METRICS, build, metric_class
+from evalkit.metrics import DEFAULT_METRICS, REGISTRY, build, metric_class
 from evalkit.results.schema import AGGREGATE_COLUMNS, build_record
+from evalkit.runtime import Runtime
 
 
 @dataclass
@@ -61,6 +63,67 @@ def iter_items(pairs: list[PairPaths], cfg: ScoreConfig):
         yield ScoreItem(pair.key, pred, gt, lambda p=pair.pred: audio_for_video(p, cfg.audio_dir), notes)
 
 
+#: the toolkit-wide default preset; a metric without it scores with its own default (recorded)
+DEFAULT_PRESET = "clean"
+
+
+def check_config(cfg: ScoreConfig) -> ScoreConfig:
+    """The run's settings checked before any video is read — the same for the CLI and the Python API — with the
+    metric options coerced to their declared types (docs/options.md). One-line EvalkitError otherwise."""
+    if not cfg.metrics:
+        raise EvalkitError("no metrics to score", hint=f"e.g. --metrics {','.join(DEFAULT_METRICS)}")
+    classes = {name: metric_class(name) for name in cfg.metrics}  # unknown names: one line
+    presets = sorted({p for cls in classes.values() for p in cls.presets} | {DEFAULT_PRESET})
+    if cfg.preset not in presets:  # exact: presets are lower case, as they are recorded
+        close = [p for p in presets if p.lower() == str(cfg.preset).strip().lower()]
+        raise EvalkitError(f"no requested metric has preset '{cfg.preset}'",
+                           hint=f"write --preset {close[0]} (presets are lower case)" if close else
+                           f"presets of {', '.join(cfg.metrics)}: {', '.join(presets)}")
+    options = {}
+    for name, opts in cfg.metric_options.items():
+        if name not in classes:
+            raise EvalkitError(f"options given for metric '{name}', which is not among the scored metrics",
+                               hint=f"scored: {', '.join(cfg.metrics)} (add it to --metrics, or drop its --opt)")
+        opts = dict(opts)
+        preset = opts.pop("preset", None)
+        if preset is not None and preset not in classes[name].presets:
+            raise EvalkitError(f"metric '{name}' has no preset '{preset}'",
+                               hint=f"choose one of: {', '.join(classes[name].presets)}")
+        options[name] = {**classes[name].check_options(opts), **({"preset": preset} if preset is not None else {})}
+    if cfg.fps is not None and not (isinstance(cfg.fps, (int, float)) and math.isfinite(cfg.fps) and cfg.fps > 0):
+        raise EvalkitError(f"bad --fps {cfg.fps}", hint="give the frame folders' frame rate, a positive number")
+    if not isinstance(cfg.jobs, int) or cfg.jobs < 1:
+        raise EvalkitError(f"bad --jobs {cfg.jobs}", hint="give a whole number of worker processes, 1 or more")
+    if cfg.length not in ("error", "truncate"):
+        raise EvalkitError(f"unknown --length '{cfg.length}'", hint="choose error or truncate")
+    devices = devices_of(cfg.device)
+    if len(devices) > cfg.jobs:
+        raise EvalkitError(f"--device {cfg.device} names {len(devices)} GPUs for {cfg.jobs} worker(s)",
+                           hint=f"use --jobs {len(devices)} or more (workers take the GPUs in turn)")
+    check_devices(devices)
+    return replace(cfg, metric_options=options)
+
+
+def check_devices(devices: list[str]) -> None:
+    """cpu, cuda or cuda:N, and a GPU that torch can see."""
+    import re
+
+    for device in devices:
+        match = re.fullmatch(r"cuda(?::(\d+))?", device)
+        if device == "cpu":
+            continue
+        if match is None:
+            raise EvalkitError(f"unknown --device '{device}'", hint="use cpu, cuda, cuda:N or cuda:0,1")
+        import torch
+
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise EvalkitError(f"--device {device}: torch sees no CUDA GPU here", hint="use --device cpu")
+        if match.group(1) is not None and int(match.group(1)) >= count:
+            raise EvalkitError(f"--device {device}: torch sees {count} GPU(s)",
+                               hint=f"use cuda:0 … cuda:{count - 1}")
+
+
 def resolve_preset(name: str, preset: str) -> str:
     """The global preset if the metric has it, else the metric's own default (recorded)."""
     presets = metric_class(name).presets
@@ -86,20 +149,29 @@ def devices_of(device: str) -> list[str]:
 
 
 class Scorer:
-    """Streaming scorer: holds one state per metric; ``add`` items, then ``finish``."""
+    """Streaming scorer: holds one state per metric; ``add`` items, then ``finish``. It owns its state: a
+    ``snapshot`` (for worker processes, ranks and shard files) and ``merge``/``merge_snapshot`` of another's.
 
-    def __init__(self, cfg: ScoreConfig):
+    ``runtime``: how this process runs the metrics (evalkit.runtime); ``metrics``: metric instances to use as
+    they are (clones of another Scorer's) instead of building them from ``cfg``."""
+
+    def __init__(self, cfg: ScoreConfig, runtime: Runtime | None = None, metrics: dict | None = None):
         self.cfg = cfg
-        self.metrics = {}
-        device = devices_of(cfg.device)[0]  # several GPUs: this process merges (and bootstraps FVD) on the first
-        for name in cfg.metrics:
-            opts = dict(cfg.metric_options.get(name, {}))
-            preset = opts.pop("preset", None) or resolve_preset(name, cfg.preset)
-            self.metrics[name] = build(name, preset, device, **opts)
+        self.metrics = metrics if metrics is not None else self._build(cfg, runtime)
         self.rows: list[dict] = []
         self.errors: list[dict] = []
         self.failed = {name: 0 for name in self.metrics}
         self.notes_total: dict[str, int] = {}
+
+    @staticmethod
+    def _build(cfg: ScoreConfig, runtime: Runtime | None) -> dict:
+        metrics = {}
+        device = devices_of(cfg.device)[0]  # several GPUs: this process merges (and bootstraps FVD) on the first
+        for name in cfg.metrics:
+            opts = dict(cfg.metric_options.get(name, {}))
+            preset = opts.pop("preset", None) or resolve_preset(name, cfg.preset)
+            metrics[name] = build(name, preset, device, runtime, **opts)
+        return metrics
 
     def add(self, item: ScoreItem) -> dict:
         row = {"video": item.key, "pred": str(item.pred.path), "gt": str(item.gt.path) if item.gt else "",
@@ -128,6 +200,39 @@ class Scorer:
         for metric in self.metrics.values():
             metric.prepare()
         return self
+
+    def empty(self) -> "Scorer":
+        """A Scorer with the same metrics and zeroed state (sharing their loaded networks)."""
+        metrics = {name: metric.clone() for name, metric in self.metrics.items()}
+        for metric in metrics.values():
+            metric.reset()
+        return Scorer(self.cfg, metrics=metrics)
+
+    def snapshot(self) -> dict:
+        """A picklable copy of the state: configuration, every metric's state dict, rows, errors and counts."""
+        return {
+            "config": asdict(self.cfg),
+            "states": {name: m.state_dict() for name, m in self.metrics.items()},
+            "rows": self.rows,
+            "errors": self.errors,
+            "failed": self.failed,
+            "notes_total": self.notes_total,
+        }
+
+    def merge_snapshot(self, snapshot: dict) -> "Scorer":
+        """Merge another Scorer's ``snapshot()`` (same metrics and settings) into this one."""
+        metrics = {}
+        for name, metric in self.metrics.items():
+            if name not in snapshot["states"]:
+                raise EvalkitError(f"shard lacks metric '{name}'", hint="merge shards scored with the same --metrics")
+            metrics[name] = metric.clone()
+            metrics[name].load_state_dict(snapshot["states"][name])
+        other = Scorer(self.cfg, metrics=metrics)
+        other.rows = list(snapshot["rows"])
+        other.errors = list(snapshot["errors"])
+        other.failed = dict(snapshot["failed"])
+        other.notes_total = dict(snapshot["notes_total"])
+        return self.merge(other)
 
     def merge(self, other: "Scorer") -> "Scorer":
         for name, metric in self.metrics.items():
@@ -180,6 +285,13 @@ def score(pred, gt=None, *, metrics=None, preset: str = "clean", device: str = "
     """Score ``pred`` against ``gt`` (directories or single files). Returns the aggregate DataFrame;
     ``df.attrs['per_video']`` holds the per-video rows and ``df.attrs['record']`` the results record.
     ``out`` writes results.json and per_video.csv there."""
+    fields = {f.name for f in dataclasses.fields(ScoreConfig)} - {"metrics", "preset", "device", "jobs"}
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise EvalkitError(f"evalkit.score has no keyword '{unknown[0]}'", hint=f"valid keywords: metrics, preset, "
+                           f"device, jobs, out, progress, {', '.join(sorted(fields))}")
+    if isinstance(metrics, str):  # "ssim,psnr" as on the command line
+        metrics = [m.strip() for m in metrics.split(",") if m.strip()]
     cfg = ScoreConfig(metrics=tuple(metrics or DEFAULT_METRICS), preset=preset, device=device, jobs=jobs, **options)
     scorer = run(pred, gt, cfg, progress=progress)
     return finish(scorer, out)
@@ -196,12 +308,15 @@ def select_pairs(pred, gt, cfg: ScoreConfig) -> list[PairPaths]:
 _WORKER: dict = {}  # this worker process's config and Scorer with its networks loaded (see _init_worker)
 
 
-def _init_worker(cfg: ScoreConfig, threads: int, flow_threads: int, flow_pixels: float, environ: dict,
-                 devices: list[str], counter) -> None:
+def _init_worker(cfg: ScoreConfig, threads: int, runtime: Runtime, environ: dict, devices: list[str],
+                 counter, registry: dict) -> None:
     """Once per worker: its share of the host, its GPU (workers take the listed devices in turn), and a
-    Scorer whose networks stay loaded for every chunk — loaded in a thread while the first video decodes."""
+    Scorer whose networks stay loaded for every chunk — loaded in a thread while the first video decodes.
+    ``runtime`` is handed to the Scorer's metrics (the flow's threads and GPU batch); ``registry`` holds the
+    parent's registry entries of the scored metrics (one registered at run time is found here too)."""
     os.environ.clear()
     os.environ.update(environ)  # the parent's environment now, not the forkserver's at its start
+    REGISTRY.update(registry)
     with counter.get_lock():
         index = counter.value
         counter.value += 1
@@ -213,24 +328,20 @@ def _init_worker(cfg: ScoreConfig, threads: int, flow_threads: int, flow_pixels:
     # CPU: the parent's intra-op thread count, so convolutions reduce in the same order and per-video values
     # are bit-identical to a single-process run; GPU: a share of the cores
     torch.set_num_threads(threads)
-    # Flow (the largest CPU cost) over `flow_threads` threads of this worker — its share of the cores, no nested
+    # Flow (the largest CPU cost) runs over the runtime's threads — this worker's share of the cores, no nested
     # process pools — each Farneback call single-threaded: OpenCV's own pool defaults to every core in every
     # worker and oversubscribed the host. Flow values do not depend on either (tested).
-    os.environ["EVALKIT_INNER_WORKERS"] = str(flow_threads)
-    os.environ["EVALKIT_FLOW_EXECUTOR"] = "threads"
-    # on a GPU the flow runs in torch there: the workers share its memory (~90 MB of temporaries per 512² pair)
-    os.environ["EVALKIT_FLOW_BATCH_PIXELS"] = str(flow_pixels)
     cv2.setNumThreads(1)
     _WORKER["cfg"] = cfg
     # CUDA context and networks (~2.5 s on an H200 host) while the first pair decodes (about as long)
-    _WORKER["loader"] = threading.Thread(target=_load_scorer, args=(cfg,), daemon=True)
+    _WORKER["loader"] = threading.Thread(target=_load_scorer, args=(cfg, runtime), daemon=True)
     _WORKER["loader"].start()
 
 
-def _load_scorer(cfg: ScoreConfig) -> None:
+def _load_scorer(cfg: ScoreConfig, runtime: Runtime) -> None:
     try:
         claim_device(cfg.device)
-        _WORKER["template"] = Scorer(cfg).prepare()
+        _WORKER["template"] = Scorer(cfg, runtime).prepare()
     except Exception as err:  # e.g. weights that do not load: raised by the first chunk (one line for ours)
         _WORKER["error"] = err
     trace.event("worker_ready", device=cfg.device)
@@ -249,14 +360,12 @@ def _score_chunk(chunk: list[PairPaths]) -> dict:
     """Worker: decode and score a run of consecutive pairs with a fresh state; returns its snapshot.
 
     Chunks (not single pairs) keep the traffic of large states (FVD's bootstrap sums) per worker small."""
-    from evalkit.shards import empty_like, export_state
-
     scorer = None
     for item in iter_items(chunk, cfg=_WORKER["cfg"]):
         if scorer is None:
-            scorer = empty_like(_template())  # zeroed states sharing the loaded networks
+            scorer = _template().empty()  # zeroed states sharing the loaded networks
         scorer.add(item)
-    snapshot = export_state(scorer)
+    snapshot = scorer.snapshot()
     trace.event("chunk_done", videos=[p.key for p in chunk])
     return snapshot
 
@@ -324,25 +433,22 @@ def run(pred, gt, cfg: ScoreConfig, progress: bool = False, pairs: list[PairPath
     CPU, or each with its own CUDA context on the GPU) and the states merge in pair order: decoded frames never
     cross a process boundary (pickling them to one scoring process cost more than all the metrics did), and the
     CPU-bound parts (optical flow, beat tracking) run in parallel too."""
+    cfg = check_config(cfg)
     pairs = pairs if pairs is not None else select_pairs(pred, gt, cfg)
     trace.event("run_start", pairs=len(pairs), jobs=cfg.jobs)
     devices = devices_of(cfg.device)
-    if len(devices) > cfg.jobs:
-        raise EvalkitError(f"--device {cfg.device} names {len(devices)} GPUs for {cfg.jobs} worker(s)",
-                           hint=f"use --jobs {len(devices)} or more (workers take the GPUs in turn)")
     parallel = cfg.jobs > 1 and len(pairs) > 1
     if parallel:
         from evalkit import worker_pool
 
         ctx = worker_pool.context(cfg.metrics)  # first: the server's imports overlap what follows
-        if devices[0].startswith("cuda") and "fvd" in cfg.metrics and int(os.environ.get("RANK", "0")) == 0:
-            # this process bootstraps FVD's interval on the GPU at the end: its CUDA context meanwhile
+        on_gpu = any(metric_class(name).computes_on_gpu for name in cfg.metrics)
+        if devices[0].startswith("cuda") and on_gpu and int(os.environ.get("RANK", "0")) == 0:
+            # this process computes on the GPU at the end (FVD's bootstrap): its CUDA context meanwhile
             threading.Thread(target=_warm_cuda, args=(devices[0],), daemon=True).start()
     scorer = Scorer(cfg)  # networks load on first use: in the workers, never in this parent
     with _progress(len(pairs), progress) as advance:
         if parallel:
-            from evalkit.shards import import_state
-
             import torch
 
             worker_cfg = replace(cfg, jobs=1)
@@ -351,14 +457,16 @@ def run(pred, gt, cfg: ScoreConfig, progress: bool = False, pairs: list[PairPath
             cores = (os.cpu_count() or 1) / int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
             # CPU: the parent's thread count (bit-identical per-video values); GPU: a share of the cores
             threads = torch.get_num_threads() if cfg.device == "cpu" else max(1, int(cores // cfg.jobs))
-            flow_threads = max(1, round(cores / cfg.jobs))
-            # torch-flow batch per worker: the workers on one GPU share its memory
-            flow_pixels = min(2e7, 8e7 * len(devices) / cfg.jobs)
-            init = (worker_cfg, threads, flow_threads, flow_pixels, dict(os.environ), devices, ctx.Value("i", 0))
+            # flow over the worker's share of the cores, in threads; torch-flow batch per worker: the workers on
+            # one GPU share its memory (~90 MB of temporaries per 512² pair)
+            runtime = Runtime(inner_workers=max(1, round(cores / cfg.jobs)), executor="threads",
+                              flow_batch_pixels=min(2e7, 8e7 * len(devices) / cfg.jobs))
+            registry = {name: REGISTRY[name] for name in cfg.metrics}
+            init = (worker_cfg, threads, runtime, dict(os.environ), devices, ctx.Value("i", 0), registry)
             pool = worker_pool.pool(ctx, cfg.jobs, _init_worker, init)
             try:
                 for chunk, snap in zip(chunks, pool.map(_score_chunk, chunks)):  # in pair order: deterministic sums
-                    import_state(scorer, snap)
+                    scorer.merge_snapshot(snap)
                     for pair in chunk:
                         advance(pair.key)
             finally:

@@ -1,76 +1,28 @@
-"""Exact merging of scoring work split across processes, shards or torch.distributed ranks.
+"""Shard files: a Scorer's snapshot written to and read from disk, and ``evalkit merge`` over them.
 
 A shard's state is every metric's state dict (float64 sums / concatenated rows), its per-video rows,
-errors and counts. Sum-type states add in float64, per-video rows are concatenated and sorted by video,
-so a merged result equals the single-process one (to float64 summation order for sums; rows exactly).
+errors and counts (``Scorer.snapshot``; the Scorer also owns the merge). Sum-type states add in float64,
+per-video rows are concatenated and sorted by video, so a merged result equals the single-process one (to
+float64 summation order for sums; rows exactly). This module only does the I/O.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from evalkit.errors import EvalkitError
+from evalkit.scoring import ScoreConfig, Scorer
 
 STATE_FILE = "shard_state.npz"
 META_FILE = "shard_meta.json"
 
 
-def export_state(scorer) -> dict:
-    """A picklable snapshot of a Scorer (for worker processes and distributed gathers)."""
-    return {
-        "config": asdict(scorer.cfg),
-        "states": {name: m.state_dict() for name, m in scorer.metrics.items()},
-        "rows": scorer.rows,
-        "errors": scorer.errors,
-        "failed": scorer.failed,
-        "notes_total": scorer.notes_total,
-    }
-
-
-def import_state(scorer, snapshot: dict):
-    """Merge a snapshot into ``scorer`` (same metrics and settings)."""
-    from evalkit.scoring import Scorer
-
-    other = Scorer.__new__(Scorer)
-    other.cfg = scorer.cfg
-    other.metrics = {}
-    for name, metric in scorer.metrics.items():
-        if name not in snapshot["states"]:
-            raise EvalkitError(f"shard lacks metric '{name}'", hint="merge shards scored with the same --metrics")
-        clone = metric.clone()
-        clone.load_state_dict(snapshot["states"][name])
-        other.metrics[name] = clone
-    other.rows = list(snapshot["rows"])
-    other.errors = list(snapshot["errors"])
-    other.failed = dict(snapshot["failed"])
-    other.notes_total = dict(snapshot["notes_total"])
-    return scorer.merge(other)
-
-
-def empty_like(scorer):
-    """A Scorer with the same metrics and zeroed state."""
-    from evalkit.scoring import Scorer
-
-    fresh = Scorer.__new__(Scorer)
-    fresh.cfg = scorer.cfg
-    fresh.metrics = {}
-    for name, metric in scorer.metrics.items():
-        clone = metric.clone()
-        clone.reset()
-        fresh.metrics[name] = clone
-    fresh.rows, fresh.errors = [], []
-    fresh.failed = {name: 0 for name in scorer.metrics}
-    fresh.notes_total = {}
-    return fresh
-
-
 def save_shard(scorer, out: str | Path) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    snap = export_state(scorer)
+    snap = scorer.snapshot()
     arrays = {f"{name}/{key}": value for name, state in snap.pop("states").items() for key, value in state.items()}
     np.savez(out / STATE_FILE, **arrays)
     (out / META_FILE).write_text(json.dumps(snap, default=str, indent=1))
@@ -94,8 +46,6 @@ def load_shard(path: str | Path) -> dict:
 
 def merge_shards(paths: list[str | Path]):
     """Merge shard directories into one Scorer (built from the first shard's configuration)."""
-    from evalkit.scoring import ScoreConfig, Scorer
-
     if not paths:
         raise EvalkitError("no shard directories given")
     snaps = [load_shard(p) for p in paths]
@@ -108,7 +58,7 @@ def merge_shards(paths: list[str | Path]):
             raise EvalkitError("shard was scored with other settings", path=path, hint="re-score it with the same options")
     scorer = Scorer(ScoreConfig(**config))
     for snap in snaps:
-        import_state(scorer, snap)
+        scorer.merge_snapshot(snap)
     keys = [r["video"] for r in scorer.rows]
     if len(keys) != len(set(keys)):
         raise EvalkitError("the same video appears in two shards", hint="use --shard i/n with one n for all shards")

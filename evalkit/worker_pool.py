@@ -12,33 +12,40 @@ import os
 
 from evalkit import trace
 
-AUDIO_METRICS = {"beat_align", "av_align"}
-_PRELOADED: set[str] = set()  # what this process's server imported (it keeps the first call's list)
+#: the forkserver's own environment: the metrics it will serve (read by evalkit.preload.scoring in the server,
+#: which has no other channel: its preload list names modules only)
+SERVER_ENV = "EVALKIT_FORKSERVER"
+_SERVED: list[str] = []  # the metrics this process's server was started for (it keeps the first call's)
 
 
 def context(metrics) -> mp.context.BaseContext:
-    """A forkserver context preloading the scoring modules (and librosa when audio metrics run), started
-    now; spawn where there is no forkserver (Windows). The server is per process: the first call's
-    preload list stays for later pools, which only costs them start-up time."""
+    """A forkserver context preloading the scoring modules, started now; spawn where there is no forkserver
+    (Windows). The server imports every metric class and, when a served metric declares audio among its
+    inputs (``needs``), compiles the beat tracker — decided in the server, so that this process need not import
+    the metrics (torch) before the server starts. The server is per process: the first call's metrics stay
+    for later pools, which only costs them start-up time."""
     if "forkserver" not in mp.get_all_start_methods():
         return mp.get_context("spawn")
     from multiprocessing import forkserver
 
+    names = [str(m) for m in metrics]
     ctx = mp.get_context("forkserver")
-    preload = ["evalkit.preload.scoring"] + (["evalkit.preload.audio"] if AUDIO_METRICS & set(metrics) else [])
-    ctx.set_forkserver_preload(preload)
-    os.environ["EVALKIT_FORKSERVER"] = "1"  # the server's environment only (see evalkit.preload.scoring)
+    ctx.set_forkserver_preload(["evalkit.preload.scoring"])
+    os.environ[SERVER_ENV] = ",".join(names)  # the server's environment only (see evalkit.preload.scoring)
     try:
         forkserver.ensure_running()  # returns at once; the server imports while the parent goes on
     finally:
-        del os.environ["EVALKIT_FORKSERVER"]
-    if not _PRELOADED:  # later calls (the CLI's, then run's; later pools) find it serving
-        _PRELOADED.update(preload)
-        trace.event("forkserver_started", preload=preload)
-    elif "evalkit.preload.audio" in preload and "evalkit.preload.audio" not in _PRELOADED:
-        from evalkit.audio.beats import warm_up_jit
+        del os.environ[SERVER_ENV]
+    if not _SERVED:  # later calls (the CLI's, then run's; later pools) find it serving
+        _SERVED.extend(names)
+        trace.event("forkserver_started", metrics=names)
+    else:
+        from evalkit.metrics import needs_audio
 
-        warm_up_jit()  # the server has no compiled beat tracker: fill numba's disk cache once, not in N workers
+        if needs_audio(names) and not needs_audio(_SERVED):
+            from evalkit.audio.beats import warm_up_jit
+
+            warm_up_jit()  # the server has no compiled beat tracker: fill numba's disk cache once, not in N workers
     return ctx
 
 

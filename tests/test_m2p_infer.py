@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from evalkit.models.m2p.infer import LongVideoSettings, sample_long, segments, windows
+from evalkit.models.m2p.infer import LongVideoSettings, sample_long
+from evalkit.models.m2p.windows import segments, windows
 from evalkit.models.m2p.scheduler import make_scheduler
 
 

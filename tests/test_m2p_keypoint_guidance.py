@@ -10,7 +10,7 @@ from evalkit.models.m2p.keypoint_guidance import (
     drop_maps, heat_sequence, keypoint_guidance, keypoints_from_heat, m2penc_keypoints, render_skeletons,
     skeleton_type,
 )
-from evalkit.models.m2p.infer import windows
+from evalkit.models.m2p.windows import windows
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

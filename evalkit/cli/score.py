@@ -7,27 +7,33 @@ from typing import Optional
 import typer
 
 from evalkit.errors import EvalkitError
+from evalkit.metrics import DEFAULT_METRICS, REGISTRY  # the registry module alone: no metric is imported
 
 
 def parse_options(items: list[str]) -> dict[str, dict]:
-    """['fvd.protocol=stylegan-v', 'lpips.weights=/x.pth'] -> {'fvd': {'protocol': 'stylegan-v'}, ...}"""
+    """['fvd.protocol=stylegan-v', 'lpips.weights=/x.pth'] -> {'fvd': {'protocol': 'stylegan-v'}, ...}. Values
+    stay text: the metric coerces them to its declared types (evalkit.options), as for the Python API."""
     out: dict[str, dict] = {}
     for item in items:
         if "=" not in item or "." not in item.split("=", 1)[0]:
             raise EvalkitError(f"bad --opt '{item}'", hint="write METRIC.KEY=VALUE, e.g. fvd.protocol=stylegan-v")
         key, value = item.split("=", 1)
         metric, name = key.split(".", 1)
-        out.setdefault(metric, {})[name] = _coerce(value)
+        out.setdefault(metric.strip(), {})[name.strip()] = value
     return out
 
 
-def _coerce(value: str):
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(value.lower(), value)
+def stats_takers(names) -> list[str]:
+    """The requested metrics that take a reference statistics file (declare ``takes_gt_stats``): ``--gt-stats``
+    goes to each as its ``gt_stats`` option (an explicit ``--opt METRIC.gt_stats`` wins)."""
+    from evalkit.metrics import metric_class
+
+    takers = [name for name in names if metric_class(name).takes_gt_stats]
+    if not takers:
+        known = [name for name in REGISTRY if metric_class(name).takes_gt_stats]
+        raise EvalkitError("--gt-stats: no requested metric takes reference statistics",
+                           hint=f"add one of {', '.join(known)} to --metrics")
+    return takers
 
 
 def parse_shard(value: str | None):
@@ -47,7 +53,8 @@ def register(app: typer.Typer) -> None:
     def score_cmd(
         pred: Path = typer.Option(..., "--pred", help="Folder (or file) of generated videos."),
         gt: Optional[Path] = typer.Option(None, "--gt", help="Folder of ground-truth videos, paired by relative stem."),
-        metrics: str = typer.Option("ssim,psnr,l1,lpips", "--metrics", "-m", help="Comma-separated metric names."),
+        metrics: str = typer.Option(",".join(DEFAULT_METRICS), "--metrics", "-m",
+                                    help=f"Comma-separated metric names: {', '.join(REGISTRY)}."),
         preset: str = typer.Option("clean", "--preset", help="clean | disco | disco-v1 | jh (metrics without it use their default)."),
         out: Optional[Path] = typer.Option(None, "--out", help="Write results.json and per_video.csv here."),
         device: str = typer.Option("cpu", "--device",
@@ -61,7 +68,7 @@ def register(app: typer.Typer) -> None:
         allow_missing_pred: bool = typer.Option(False, "--allow-missing-pred", help="Score only GT videos that have a prediction."),
         audio: Optional[Path] = typer.Option(None, "--audio", help="Folder of music files named like the videos."),
         fps: Optional[float] = typer.Option(None, "--fps", help="fps of frame folders without fps.txt."),
-        gt_stats: Optional[Path] = typer.Option(None, "--gt-stats", help="Reference FVD statistics (.npz from `evalkit stats make`)."),
+        gt_stats: Optional[Path] = typer.Option(None, "--gt-stats", help="Reference statistics (.npz from `evalkit stats make`) for the requested metrics that take them (e.g. fvd)."),
         opt: list[str] = typer.Option([], "--opt", help="Metric option METRIC.KEY=VALUE (repeatable)."),
         shard: Optional[str] = typer.Option(None, "--shard", help="Score shard INDEX/COUNT and write its state to --out."),
     ):
@@ -85,7 +92,8 @@ def register(app: typer.Typer) -> None:
         names = tuple(m.strip() for m in metrics.split(",") if m.strip())
         options = parse_options(opt)
         if gt_stats is not None:
-            options.setdefault("fvd", {})["gt_stats"] = str(gt_stats)
+            for name in stats_takers(names):
+                options.setdefault(name, {}).setdefault("gt_stats", str(gt_stats))
         cfg = ScoreConfig(metrics=names, preset=preset, device=device, jobs=jobs, length=length,
                           resize_pred_to_gt=resize_pred_to_gt, ignore_fps=ignore_fps,
                           allow_missing_pred=allow_missing_pred, audio_dir=str(audio) if audio else None, fps=fps,

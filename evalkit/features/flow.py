@@ -57,9 +57,7 @@ def _worker_init() -> None:
 
 
 def default_workers() -> int:
-    inner = os.environ.get("EVALKIT_INNER_WORKERS")  # set in scoring workers: no pools inside pools
-    if inner:
-        return max(1, int(inner))
+    """Every core this process may use (a scoring worker passes its share instead: evalkit.runtime)."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
@@ -95,8 +93,8 @@ def mean_flow_magnitudes(frames: np.ndarray, workers: int | None = None, executo
     Chunks are contiguous pair ranges; a chunk of pairs [a, b) carries frames a…b, so neighbouring chunks
     share one frame and no pair is lost or computed twice.
     """
-    # None: processes, or what a scoring worker set (threads: no nested process pools, no start-up cost)
-    executor = executor or os.environ.get("EVALKIT_FLOW_EXECUTOR", "processes")
+    # None: processes; scoring workers pass threads (evalkit.runtime: no nested process pools, no start-up cost)
+    executor = executor or "processes"
     if executor not in ("processes", "threads"):
         raise EvalkitError(f"unknown flow executor '{executor}'", hint="choose processes or threads")
     g = np.asarray(frames) if grey else to_grey(frames)
@@ -117,23 +115,23 @@ def mean_flow_magnitudes(frames: np.ndarray, workers: int | None = None, executo
     return np.concatenate(results)
 
 
-def flow_batch(size: tuple[int, int]) -> int | None:
+def flow_batch(size: tuple[int, int], pixels: float | None = None) -> int | None:
     """Pairs per torch-flow batch: None (the module's default, ~7 GB of CUDA temporaries) unless a scoring
-    worker set ``EVALKIT_FLOW_BATCH_PIXELS`` — N workers share one GPU's memory."""
-    pixels = os.environ.get("EVALKIT_FLOW_BATCH_PIXELS")
+    worker passes a pixel budget (evalkit.runtime.Runtime.flow_batch_pixels) — N workers share one GPU's memory."""
     return max(1, int(float(pixels) // (size[0] * size[1]))) if pixels else None
 
 
 def flow_trajectory(frames: np.ndarray, workers: int | None = None, executor: str | None = None,
-                    device: str | None = None) -> np.ndarray:
+                    device: str | None = None, batch_pixels: float | None = None) -> np.ndarray:
     """TempoTokens' trajectory, length T: ``[flow(0,1)] + [flow(i−1,i) for i in 1…T−1]`` (first value doubled).
-    ``device``: compute the flow with the torch Farneback there (``flow_torch``) instead of cv2 worker pools."""
+    ``device``: compute the flow with the torch Farneback there (``flow_torch``) instead of cv2 worker pools,
+    ``batch_pixels`` pixels per batch."""
     if len(frames) < 2:
         raise EvalkitError(f"optical flow needs at least 2 frames, got {len(frames)}")
     if device is not None:
         from evalkit.features.flow_torch import mean_flow_magnitudes_torch
 
-        mags = mean_flow_magnitudes_torch(to_grey(frames), device=device, batch=flow_batch(frames.shape[1:3]))
+        mags = mean_flow_magnitudes_torch(to_grey(frames), device=device, batch=flow_batch(frames.shape[1:3], batch_pixels))
     else:
         mags = mean_flow_magnitudes(frames, workers, executor)
     return np.concatenate([mags[:1], mags])

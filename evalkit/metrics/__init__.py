@@ -31,6 +31,29 @@ def metric_class(name: str):
     return getattr(importlib.import_module(module), cls)
 
 
-def build(name: str, preset: str | None = None, device: str = "cpu", **overrides):
-    """Instantiate a metric; a preset a metric lacks falls back to its default only when preset is None."""
-    return metric_class(name)(preset=preset, device=device, **overrides)
+def needs_audio(names) -> bool:
+    """Whether any of these registered metrics declares audio among its inputs (``needs``)."""
+    return any("audio" in metric_class(name).needs for name in names if name in REGISTRY)
+
+
+def board_metrics() -> tuple[tuple[str, ...], list[str]]:
+    """(the metrics ``run-model`` scores and the leaderboards show — classes declaring ``on_boards`` — in
+    registry order, registered metrics whose module does not import here)."""
+    have, lacking = [], []
+    for name in REGISTRY:
+        try:
+            cls = metric_class(name)
+        except ImportError:
+            lacking.append(name)
+            continue
+        if cls.on_boards:
+            have.append(name)
+    return tuple(have), lacking
+
+
+def build(name: str, preset: str | None = None, device: str = "cpu", runtime=None, **overrides):
+    """Instantiate a metric; a preset a metric lacks falls back to its default only when preset is None.
+    ``overrides`` (settings and runtime options, CLI strings or Python values) are checked and coerced to their
+    declared types first (docs/options.md); ``runtime`` is the process's evalkit.runtime.Runtime."""
+    cls = metric_class(name)
+    return cls(preset=preset, device=device, runtime=runtime, **cls.check_options(overrides))

@@ -17,6 +17,7 @@ from evalkit.metrics.sync_null import (MIN_DRAWS, NULL_SETTINGS, NULL_STATES, ca
                                        content_seed, cross_summary, declare, draw_offsets, lift_and_z, push, stored,
                                        stouffer, summarize, unpack, with_ci)
 from evalkit.pose.cache import frames_sha256
+from evalkit.options import Spec
 
 
 def video_peaks(trajectory: np.ndarray, fps: float, min_peak: float | None = 0.1) -> np.ndarray:
@@ -55,14 +56,15 @@ def av_align_iou(audio_times: np.ndarray, video_times: np.ndarray, fps: float, o
 
 
 def av_align(frames: np.ndarray, fps: float, audio, min_peak: float | None = 0.1, one_to_one: bool = True,
-             workers: int | None = None, executor: str | None = None, flow_device: str | None = None) -> dict:
+             workers: int | None = None, executor: str | None = None, flow_device: str | None = None,
+             flow_batch_pixels: float | None = None) -> dict:
     """AV-Align of one video: frames (T,H,W,3) RGB uint8, its ``Audio``. Returns IoU, peaks and the trajectory.
     ``flow_device`` (e.g. "cuda"): the flow runs in torch there (bit-identical to cv2 on the golden clips)."""
     from evalkit.audio.onsets import audio_peaks
     from evalkit.features.flow import flow_trajectory
 
     a = audio_peaks(audio)  # before the flow: a missing or broken audio track fails fast
-    traj = flow_trajectory(frames, workers, executor, flow_device)
+    traj = flow_trajectory(frames, workers, executor, flow_device, flow_batch_pixels)
     v = video_peaks(traj, fps, min_peak)
     return {"iou": av_align_iou(a, v, fps, one_to_one), "audio_peaks": a, "video_peaks": v,
             "matched": count_matches(a, v, fps, one_to_one), "trajectory": traj}
@@ -85,6 +87,9 @@ class AVAlign(Metric):
     reference = "TempoTokens av_align.py (guyyariv/TempoTokens @bf0b1e3, 2025-02-13)"
     on_boards = True
     drift_tolerance = (0.01, 0.0)
+    runtime_options = {"workers": Spec(int, nullable=True, minimum=1),
+                       "executor": Spec(str, nullable=True, choices=("processes", "threads")),
+                       "flow": Spec(str, choices=("auto", "cv2", "torch"))}
 
     def __init__(self, preset: str | None = None, device: str = "cpu", workers: int | None = None,
                  executor: str | None = None, flow: str = "auto", **overrides):
@@ -125,7 +130,8 @@ class AVAlign(Metric):
         audio = item.audio  # EvalkitError here (no music) leaves the state untouched
         fps = item.pred.fps
         out = av_align(item.pred.frames, fps, audio, self.settings["min_peak"],
-                       self.settings["one_to_one"], self.workers, self.executor, self.flow_device)
+                       self.settings["one_to_one"], self.workers or self.runtime.inner_workers,
+                       self.executor or self.runtime.executor, self.flow_device, self.runtime.flow_batch_pixels)
         iou = float(out["iou"])
         null_start = time.perf_counter()
         seed = content_seed(frames_sha256(item.pred.frames))

@@ -14,6 +14,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from evalkit.options import Spec, check_options, spec_from_defaults
+from evalkit.runtime import Runtime
+
 
 class Metric:
     #: metric name used on the command line and in results
@@ -26,8 +29,25 @@ class Metric:
     needs: ClassVar[tuple[str, ...]] = ("pred", "gt")
     #: what the value reproduces (shown in the README table and results)
     reference: ClassVar[str] = ""
+    # --- what the orchestration reads (docs/architecture.md): no metric names outside the metric's file -------
+    #: scored by ``evalkit run-model`` and shown on the leaderboards (registry order)
+    on_boards: ClassVar[bool] = False
+    #: ``leaderboard check``: (absolute, relative) tolerance; a cell drifts when |new − old| > abs + rel·|old|. It
+    #: absorbs float noise across CPUs/BLAS builds (the videos themselves are bit-exact), not real changes
+    drift_tolerance: ClassVar[tuple[float, float]] = (1e-3, 1e-3)
+    #: compute() works on the GPU of the process that merges the workers' states (FVD's bootstrap): that process
+    #: warms its CUDA context while the workers score
+    computes_on_gpu: ClassVar[bool] = False
+    #: takes a reference statistics file (``evalkit stats make``) as its ``gt_stats`` setting: ``--gt-stats`` goes here
+    takes_gt_stats: ClassVar[bool] = False
+    #: settings whose presets' defaults cannot tell their type (None) or that are bounded: key -> Spec or type
+    option_types: ClassVar[dict[str, Any]] = {}
+    #: constructor keywords that are not preset settings (how or where it runs, API-only objects): key -> Spec
+    runtime_options: ClassVar[dict[str, Spec]] = {}
+    #: open-ended key families the constructor consumes and checks itself (``pose_*``): prefix -> what they are
+    option_prefixes: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, preset: str | None = None, device: str = "cpu", **overrides):
+    def __init__(self, preset: str | None = None, device: str = "cpu", runtime: Runtime | None = None, **overrides):
         if not self.presets:
             raise TypeError(f"{type(self).__name__} defines no presets")
         preset = preset or next(iter(self.presets))
@@ -37,12 +57,37 @@ class Metric:
             raise EvalkitError(
                 f"metric '{self.name}' has no preset '{preset}'", hint=f"choose one of: {', '.join(self.presets)}"
             )
+        overrides = self.check_options(overrides)
+        leaked = sorted(set(overrides) - set(self.setting_specs()))
+        if leaked:  # a runtime option the subclass's __init__ should have taken: never a silent setting
+            raise TypeError(f"{type(self).__name__}.__init__ does not consume {', '.join(leaked)}")
         self.preset = preset
         self.settings = {**self.presets[preset], **overrides}
         self.device = device
+        self.runtime = runtime or Runtime()
         self._state: dict[str, np.ndarray] = {}
         self._reduce: dict[str, str] = {}
         self.reset()
+
+    # --- options (docs/options.md) -----------------------------------------------------------
+    @classmethod
+    def setting_specs(cls) -> dict[str, Spec]:
+        """Every preset setting's declared type: ``option_types``, else the type of its presets' defaults."""
+        keys = dict.fromkeys(k for p in cls.presets.values() for k in p)
+        return {k: spec_from_defaults([p[k] for p in cls.presets.values() if k in p], cls.option_types.get(k))
+                for k in keys}
+
+    @classmethod
+    def check_options(cls, options: dict) -> dict:
+        """Constructor options (settings and runtime options) checked and coerced to their declared types;
+        one-line EvalkitError naming the valid keys otherwise. CLI strings and API values alike."""
+        return check_options(f"metric '{cls.name}'", options, {**cls.setting_specs(), **cls.runtime_options},
+                             cls.option_prefixes)
+
+    @classmethod
+    def preflight(cls) -> None:
+        """Before minutes of work (``leaderboard check``, ``run-model``): fail in one line when something this
+        metric will need is missing, e.g. a model file. By default nothing is."""
 
     # --- state -------------------------------------------------------------------------------
     def add_state(self, name: str, default, reduce: str = "sum") -> None:

@@ -24,6 +24,7 @@ from evalkit.metrics.sync_null import (MIN_DRAWS, NULL_SETTINGS, NULL_STATES, ca
                                        content_seed, cross_summary, declare, draw_offsets, lift_and_z, pad, push,
                                        stored, stouffer, summarize, unpack, with_ci)
 from evalkit.pose.cache import frames_sha256
+from evalkit.options import Spec
 
 MUSIC_TO_MOTION = "music_to_motion"  # Bailando: every music beat looks for the nearest motion beat
 MOTION_TO_MUSIC = "motion_to_music"  # FACT: every motion beat looks for the nearest music beat
@@ -312,6 +313,9 @@ class BeatAlign(Metric):
                  "3D formulas: Bailando utils/beat_align_score.py, MINT tools/calculate_beat_scores.py")
     on_boards = True
     drift_tolerance = (0.01, 0.0)
+    option_types = {"start_bpm": Spec(float, nullable=True)}
+    runtime_options = {"pose_settings": Spec(dict, nullable=True)}
+    option_prefixes = {"pose_": "settings of the pose backend (checked against its constructor)"}
 
     def __init__(self, preset: str | None = None, device: str = "cpu", pose_settings: dict | None = None,
                  **overrides):
@@ -322,7 +326,9 @@ class BeatAlign(Metric):
             pose_settings[key[len("pose_"):]] = overrides.pop(key)
         self.pose_info: dict = {}
         super().__init__(preset, device, **overrides)
-        self.settings["pose_settings"] = pose_settings
+        from evalkit.pose import backend_settings
+
+        self.settings["pose_settings"] = backend_settings(self.settings["pose"], pose_settings)
 
     @classmethod
     def preflight(cls) -> None:

@@ -29,6 +29,7 @@ from evalkit.errors import EvalkitError
 from evalkit.features.clips import Clip, plan_clips
 from evalkit.metrics.base import Metric
 from evalkit.metrics.frechet import frechet_distance, frechet_distance_batched
+from evalkit.options import Spec
 
 SMALL_N = 256
 STATS_FORMAT = "evalkit-fvd-stats/1"
@@ -101,6 +102,10 @@ class FVD(Metric):
     higher_is_better = False
     needs = ("pred", "gt")
     reference = "FVD: Fréchet distance of I3D Kinetics-400 pre-softmax logits (TF-Hub deepmind/i3d-kinetics-400/1)"
+    on_boards = True
+    drift_tolerance = (0.5, 5e-3)
+    computes_on_gpu = True  # the bootstrap's batched eigh, in the merging process
+    takes_gt_stats = True
     presets = {
         "tf": {"resize": "tf1-bilinear", "gt_clips": "windows", "pred_clips": "windows", "clip_len": 16,
                "stride": 16, "min_frames": 16, "max_clips": 0, "ddof": 1, "fd": "tfgan", **_COMMON},
@@ -111,6 +116,12 @@ class FVD(Metric):
         "jh": {"resize": "shortside-crop", "gt_clips": "whole", "pred_clips": "whole", "clip_len": 0,
                "stride": 0, "min_frames": 10, "max_clips": 0, "ddof": 1, "fd": "scipy", **_COMMON},
     }
+
+    _CLIPS = Spec(str, choices=("windows", "random", "first", "whole"))
+    option_types = {"gt_stats": Spec(str, nullable=True), "bootstrap": Spec(int, minimum=0),
+                    "batch_size": Spec(int, minimum=1), "max_clips": Spec(int, minimum=0), "ddof": Spec(int, minimum=0),
+                    "gt_clips": _CLIPS, "pred_clips": _CLIPS}
+    runtime_options = {"extractor": Spec(callable, nullable=True), "protocol": Spec(str, nullable=True)}
 
     def __init__(self, preset: str | None = None, device: str = "cpu", extractor=None, protocol: str | None = None,
                  **overrides):

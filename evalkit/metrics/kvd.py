@@ -82,6 +82,8 @@ class KVD(FVD):
     reference = ("KVD (Unterthiner et al. 2018): unbiased MMD² with k(x, y) = (xᵀy/d + 1)³ (KID's kernel) on the "
                  "FVD protocol's I3D Kinetics-400 logits")
     presets = _kvd_presets()
+    on_boards = False  # FVD's declarations, not its place on the boards (nor its --gt-stats: see below)
+    takes_gt_stats = False
 
     def __init__(self, preset: str | None = None, device: str = "cpu", **kwargs):
         if kwargs.get("gt_stats"):  # before FVD's constructor would load it

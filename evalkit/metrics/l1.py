@@ -16,6 +16,8 @@ class L1(FrameMetric):
     name = "l1"
     higher_is_better = False
     reference = "mean absolute error (clean) / DisCo ssim_l1_lpips_psnr.py formula (disco)"
+    on_boards = True
+    drift_tolerance = (5e-4, 1e-3)
     presets = {
         "clean": {"scale": 1.0 / 255.0, "divide_by_pixels": False},
         "disco": _DISCO,

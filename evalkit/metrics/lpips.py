@@ -14,6 +14,7 @@ import torch
 
 from evalkit.features.lpips_net import LPIPSNet
 from evalkit.metrics.frame import FrameMetric
+from evalkit.options import Spec
 
 _DISCO = {"net": "vgg", "input_range": "[0,1] (DisCo range bug)", "spatial": False}
 _NETS: dict[tuple, LPIPSNet] = {}
@@ -38,12 +39,16 @@ class LPIPS(FrameMetric):
     higher_is_better = False
     cpu_chunk = 8  # 16 images a trunk pass: the fastest on a 2-core CPU (4 frames: ~5 % slower, 32: ~20 %)
     reference = "lpips 0.1.4 LPIPS(version='0.1') with the same backbone weights"
+    on_boards = True
+    drift_tolerance = (1e-3, 0.0)
     presets = {
         "clean": {"net": "alex", "input_range": "[-1,1]", "spatial": False},
         "disco": _DISCO,
         "disco-v1": _DISCO,
         "jh": {"net": "alex", "input_range": "[-1,1]", "spatial": True},
     }
+
+    runtime_options = {"weights": Spec(str, nullable=True)}  # a local weights file instead of the pinned download
 
     def __init__(self, preset=None, device="cpu", weights=None, **overrides):
         super().__init__(preset, device, **overrides)

@@ -35,6 +35,8 @@ class PSNR(FrameMetric):
     name = "psnr"
     higher_is_better = True
     reference = "scikit-image peak_signal_noise_ratio / DisCo formulas (per preset)"
+    on_boards = True
+    drift_tolerance = (0.01, 0.0)
     presets = {
         "clean": {"formula": "10log", "peak": 255.0, "scale": 1.0, "wrap_uint8": False, "cap_below": 0.0},
         "disco": {"formula": "20log", "peak": 255.0, "scale": 1.0, "wrap_uint8": False, "cap_below": 0.0},

@@ -105,6 +105,8 @@ class SSIM(FrameMetric):
     higher_is_better = True
     cpu_chunk = 1  # one frame's 12 float64 maps (6 MB at 256²) stay in cache through the 22 filter passes
     reference = "scikit-image structural_similarity (per preset settings)"
+    on_boards = True
+    drift_tolerance = (5e-4, 0.0)
     presets = {
         "clean": {"grey": False, "gaussian": True, "win": 11, "sample_cov": False, "data_range": 255.0, "scale": 1.0},
         "disco": _DISCO,

@@ -1,38 +1,17 @@
 """Pose extraction: backends behind one interface returning COCO-17 body joints per frame."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from evalkit.pose.track import PoseTrack  # noqa: F401  (its own module: evalkit.pose.cache needs it too)
 
 COCO17 = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear",
     "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
     "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
 )
-
-
-@dataclass
-class PoseTrack:
-    """Body joints of one video.
-
-    joints: (T, 17, 2) float64 pixel coordinates (x, y) in the decoded frame; NaN where no person.
-    conf:   (T, 17) float64 confidences in [0, 1]; 0 where no person.
-    present: (T,) bool, a person was found in the frame.
-    info: backend, model file sha256, settings — recorded in every result that uses the track.
-    """
-
-    joints: np.ndarray
-    conf: np.ndarray
-    present: np.ndarray
-    fps: float
-    size: tuple[int, int]  # (height, width) of the frames the joints refer to
-    info: dict = field(default_factory=dict)
-
-    @property
-    def num_frames(self) -> int:
-        return int(self.joints.shape[0])
 
 
 #: backend name -> "module:Class" (model backends) or "module:function" (keypoints files)
@@ -54,16 +33,24 @@ def _resolve(backend: str):
     return getattr(importlib.import_module(module), attr)
 
 
-def _construct(factory, backend: str, settings: dict):
+def backend_settings(backend: str, settings: dict) -> dict:
+    """``settings`` of pose backend ``backend``, checked against its constructor's keywords (docs/options.md):
+    coerced to the types of their defaults; keywords defaulting to None are passed as given (the backend checks
+    them). One line naming the valid keys otherwise."""
     import inspect
 
-    from evalkit.errors import EvalkitError
+    from evalkit.options import AS_GIVEN, Spec, check_options, spec_from_defaults
 
-    known = [p for p in inspect.signature(factory).parameters if p != "video"]
-    unknown = sorted(set(settings) - set(known))
-    if unknown:
-        raise EvalkitError(f"pose backend '{backend}' has no setting(s) {', '.join(unknown)}",
-                           hint=f"its settings: {', '.join(known)}")
+    specs = {}
+    for name, param in inspect.signature(_resolve(backend)).parameters.items():
+        if name != "video":
+            given = param.default is None or param.default is inspect.Parameter.empty
+            specs[name] = Spec(AS_GIVEN, nullable=True) if given else spec_from_defaults([param.default])
+    return check_options(f"pose backend '{backend}'", settings, specs)
+
+
+def _construct(factory, backend: str, settings: dict):
+    settings = backend_settings(backend, settings)
     return factory(**settings) if backend != "keypoints" else None
 
 

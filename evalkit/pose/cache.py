@@ -41,7 +41,7 @@ def entry_path(backend: str, key: str) -> Path:
 
 def load(backend: str, key: str):
     """The cached PoseTrack, or None (missing or unreadable entries are recomputed)."""
-    from evalkit.pose import PoseTrack
+    from evalkit.pose.track import PoseTrack
 
     path = entry_path(backend, key)
     if not path.is_file():

@@ -22,5 +22,13 @@ def _exit_now() -> None:
     os._exit(0)
 
 
-if os.environ.get("EVALKIT_FORKSERVER") == "1":
+_SERVED = os.environ.get("EVALKIT_FORKSERVER")  # set by evalkit.worker_pool in the server's environment only
+if _SERVED is not None:
     atexit.register(_exit_now)
+    from evalkit.metrics import needs_audio
+
+    if needs_audio(_SERVED.split(",")):
+        # librosa's numba kernels compiled once, in the server, so that forked workers inherit them compiled
+        from evalkit.audio.beats import warm_up_jit
+
+        warm_up_jit()

@@ -55,7 +55,7 @@ def _jsonable(value):
 
 def build_record(*, aggregate: pd.DataFrame, identities: dict, counts: dict, settings: dict, device: str,
                  errors: list[dict]) -> dict:
-    from evalkit import __version__
+    from evalkit.version import __version__
 
     return _jsonable({
         "schema": SCHEMA_VERSION,

@@ -44,7 +44,7 @@ def continuity(checkpoint, out: Path, seconds: float = 20.0, seed: int = 0, devi
     from evalkit.data.registry import get_split
     from evalkit.data.synth.music import synth_track
 
-    from .infer import segments
+    from .windows import segments
     from .pipeline import M2PPipeline
 
     out.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,7 @@ import torch
 from evalkit.errors import EvalkitError
 
 from .scheduler import add_noise, make_scheduler
+from .windows import segments, windows
 
 
 @dataclass(frozen=True)
@@ -42,28 +43,6 @@ class LongVideoSettings:
             raise EvalkitError(f"overlap {self.overlap} must be in [0, window {self.window})")
         if not 0 <= self.carry < self.segment_frames:
             raise EvalkitError(f"carry {self.carry} must be in [0, segment {self.segment_frames})")
-
-
-def windows(length: int, window: int, overlap: int) -> list[tuple[int, int]]:
-    """[start, end) windows covering ``length`` frames; stride window − overlap, last one ends at ``length``."""
-    if length <= window:
-        return [(0, length)]
-    stride = window - overlap
-    out = [(s, s + window) for s in range(0, length - window + 1, stride)]
-    if out[-1][1] < length:
-        out.append((length - window, length))
-    return out
-
-
-def segments(total: int, seg: int, carry: int) -> list[tuple[int, int]]:
-    """[start, end) segments; each after the first starts ``carry`` frames before the previous end."""
-    out, a = [], 0
-    while True:
-        b = min(a + seg, total)
-        out.append((a, b))
-        if b >= total:
-            return out
-        a = b - carry
 
 
 DenoiseFn = Callable[[torch.Tensor, torch.Tensor, list], torch.Tensor]

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .data import GUIDANCE_ALIASES, reference_latent_keypoints
-from .infer import windows
+from .windows import windows
 from .m2penc import soft_argmax
 
 SOURCES = ("m2penc", "keypoints")

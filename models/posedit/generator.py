@@ -24,7 +24,8 @@ class PoseDiTGenerator:
 
         context = context or GeneratorContext()
         opts = take_options(context, self.name, {"checkpoint": None, "steps": None, "cfg_scale": None,
-                                                 "renderer": "puppet", "pose_backend": "blazepose"})
+                                                 "renderer": "puppet", "pose_backend": "blazepose"},
+                            types={"checkpoint": str, "steps": int, "cfg_scale": float})
         self.checkpoint = Path(opts["checkpoint"]) if opts["checkpoint"] else DEFAULT_CHECKPOINT
         self.pipe = PosePipeline.from_checkpoint(
             self.checkpoint, context.device, steps=int(opts["steps"]) if opts["steps"] is not None else None,

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from evalkit.errors import EvalkitError
+from evalkit.models.m2p.windows import windows as window_starts  # the m2p sampler's tiling, one definition
 
 VelocityFn = Callable[..., torch.Tensor]  # (x, t, music, reference, context, context_mask, music_keep) -> v
 DecodeFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]  # latents (n, …) -> (unit, conf)
@@ -39,17 +40,6 @@ class StitchSettings:
     steps: int
     cfg_scale: float = 1.0
     continuation: bool = True  # False: windows sampled independently, cut in the middle of the overlap
-
-
-def window_starts(total: int, window: int, overlap: int) -> list[tuple[int, int]]:
-    """[start, end) windows covering ``total`` frames; stride window − overlap, the last ends at ``total``."""
-    if total <= window:
-        return [(0, total)]
-    stride = window - overlap
-    out = [(s, s + window) for s in range(0, total - window + 1, stride)]
-    if out[-1][1] < total:
-        out.append((total - window, total))
-    return out
 
 
 def guided(velocity: VelocityFn, x, t, music, reference, context, mask, scale: float):

@@ -40,7 +40,7 @@ def generator_fingerprint(folder: Path = Path(__file__).resolve().parent) -> str
 
 
 def default_root(seed: int = DEFAULT_SEED) -> Path:
-    from evalkit import __version__
+    from evalkit.version import __version__
 
     return cache_dir("data") / f"synth-{__version__}-{generator_fingerprint()}-{seed}"
 

@@ -231,7 +231,7 @@ def generate(out: str | Path, cfg: SynthConfig, jobs: int = 1, progress=None) ->
 
 
 def _generate(out: Path, cfg: SynthConfig, jobs: int, progress) -> dict:
-    from evalkit import __version__
+    from evalkit.version import __version__
     from evalkit.data.synth import store
 
     n = cfg.train + cfg.test
