@@ -32,7 +32,9 @@ from .codec import encode
 from .config import PoseDiTConfig
 from .data import ClipBank
 from .model import PoseDiTModel, load_checkpoint, save_checkpoint
-from ..trainlog import flush_log, plot_curves, plot_log, progress_bar, start_log
+from ..trainlog import plot_curves, plot_log
+from ..training import (StageLog, init_source, load_train_state, mixed_precision, optimizer_step, save_train_state,
+                        stage_folder, with_recipe)
 
 STAGES = ("vae", "dit")
 STAGE_SHARE = {"vae": 0.3, "dit": 0.7}  # of a total --max-minutes budget
@@ -155,20 +157,15 @@ def train_stage(cfg: PoseDiTConfig, bank: ClipBank, stage: str, opts: TrainOptio
 
     recipe = cfg.recipe(stage)
     steps, batch_n, lr = opts.steps or recipe["steps"], opts.batch or recipe["batch"], opts.lr or recipe["lr"]
-    mp = opts.mixed_precision or ("bf16" if torch.cuda.is_available() else "no")
+    mp = mixed_precision(opts.mixed_precision)
     acc = Accelerator(mixed_precision=mp)
     stage_dir = Path(opts.out) / stage
-    state_file = stage_dir / "train_state.pt"
-    if state_file.exists() and not opts.resume:
-        raise EvalkitError("this stage already has a training state", path=state_file,
-                           hint="pass --resume to continue it, or choose another --out")
-    if opts.resume and not state_file.exists():
-        raise EvalkitError("nothing to resume", path=state_file, hint="run the stage without --resume first")
-    stage_dir.mkdir(parents=True, exist_ok=True)
+    state_file = stage_folder(stage_dir, opts.resume)
     if opts.resume:
         model, meta = load_checkpoint(stage_dir / "last.safetensors")
     else:
         model, meta = start_model(cfg, stage, opts)
+        meta["stage_init"] = init_source(opts.init, Path(opts.out) / "latest.safetensors" if stage == "dit" else None)
     model.to(acc.device).train()
     trained = model.vae if stage == "vae" else model.dit
     for p in model.parameters():
@@ -190,60 +187,37 @@ def train_stage(cfg: PoseDiTConfig, bank: ClipBank, stage: str, opts: TrainOptio
                                                           + acc.process_index)
     step, elapsed = 0, 0.0
     if opts.resume:
-        st = torch.load(state_file, map_location="cpu", weights_only=True)
-        optim.load_state_dict(st["optimizer"])
+        st = load_train_state(state_file, optim, gen)
         sched.load_state_dict(st["lr_schedule"])
-        gen.set_state(st["generator"])
         step, elapsed = int(st["step"]), float(st["elapsed"])
         if opts.steps is None:  # keep the plan the run had (a time budget may have shortened it)
             plan["steps"] = steps = int(st.get("planned_steps", steps))
         if ema is not None:
             ema = {k: v.to(acc.device) for k, v in st["ema"].items()}
     loss_mod, optim = acc.prepare(StageLoss(model, stage), optim)
-    log_path = stage_dir / "log.csv"
-    start_log(log_path, opts.resume)
+    log = StageLog(stage_dir / "log.csv", opts.resume, acc.is_main_process, opts.progress, f"posedit {stage}", steps,
+                   step, opts.log_every)
 
     def save():
         acc.wait_for_everyone()
         if not acc.is_main_process:
             return
         save_checkpoint(model, stage_dir / "last.safetensors", {**meta, "stage_in_progress": stage, "step": step})
-        torch.save({"optimizer": optim.state_dict(), "lr_schedule": sched.state_dict(), "generator": gen.get_state(),
-                    "step": step, "elapsed": elapsed, "ema": ema, "planned_steps": steps}, state_file)
-        plot_log(log_path, stage_dir / "loss.png", f"posedit {stage}", PART_NAMES[stage])
+        save_train_state(state_file, optim, gen, step, elapsed, lr_schedule=sched.state_dict(), ema=ema,
+                   planned_steps=steps)
+        plot_log(log.path, stage_dir / "loss.png", f"posedit {stage}", PART_NAMES[stage])
 
-    bar = progress_bar(acc.is_main_process and opts.progress, f"posedit {stage}", steps, step)
     t0 = time.perf_counter() - elapsed
-    rows, last, stopped_by_time, probe_start = [], {}, False, 0.0
+    stopped_by_time, probe_start = False, 0.0
     while step < steps:
         b = draw_batch(bank, cfg, stage, batch_n, gen)
-        with acc.autocast():
-            loss, pa, pb = loss_mod(b)
-        if not torch.isfinite(loss):
-            raise EvalkitError(f"posedit {stage}: loss is {loss.item()} at step {step}",
-                               hint="lower --lr, or resume from the last checkpoint")
-        optim.zero_grad(set_to_none=True)
-        acc.backward(loss)
-        acc.clip_grad_norm_(params, 1.0)
-        optim.step()
+        loss, pa, pb = optimizer_step(acc, loss_mod, b, optim, params, f"posedit {stage}", step)
         sched.step()
         step += 1
         if ema is not None:
-            decay = min(EMA_DECAY, (1 + step) / (10 + step))
-            with torch.no_grad():
-                for k, v in model.dit.state_dict().items():
-                    if v.is_floating_point():
-                        ema[k].mul_(decay).add_(v.detach(), alpha=1 - decay)
-                    else:
-                        ema[k].copy_(v)
+            update_ema(ema, model.dit, step)
         elapsed = time.perf_counter() - t0
-        last = {"loss": float(loss.detach()), "part_a": float(pa), "part_b": float(pb)}
-        rows.append([step, last["loss"], last["part_a"], last["part_b"], sched.get_last_lr()[0], round(elapsed, 3)])
-        if step % opts.log_every == 0 or step == steps:
-            flush_log(log_path, rows, acc.is_main_process)
-            rows = []
-        if bar:
-            bar[0].update(bar[1], completed=step, description=f"loss {last['loss']:.4f}")
+        log.add(step, loss, pa, pb, sched.get_last_lr()[0], elapsed)
         if step == 5:
             probe_start = elapsed  # the first steps include one-off start-up costs
         if max_minutes and step == PROBE_STEPS and not opts.resume:  # fit the schedule to the budget
@@ -251,20 +225,17 @@ def train_stage(cfg: PoseDiTConfig, bank: ClipBank, stage: str, opts: TrainOptio
             fit = PROBE_STEPS + int((max_minutes * 60 - elapsed) / max(per_step, 1e-6))
             if fit < steps:
                 plan["steps"] = steps = max(fit, PROBE_STEPS + 1)
-                if bar:
-                    bar[0].update(bar[1], total=steps)
+                log.retotal(steps)
         if max_minutes and elapsed > max_minutes * 60:
             stopped_by_time = True
             break
         if step % opts.save_every == 0 and step < steps:
             save()
-    flush_log(log_path, rows, acc.is_main_process)
-    if bar:
-        bar[0].stop()
+    log.close()
     model.eval()
     summary = {"steps": step, "planned_steps": steps, "batch": batch_n, "lr": lr, "seconds": round(elapsed, 1),
                "stopped_by_time": stopped_by_time, "processes": acc.num_processes, "mixed_precision": mp,
-               "last": last}
+               "last": log.last}
     if stage == "vae":
         from .vae import fit_latent_scale
 
@@ -274,6 +245,8 @@ def train_stage(cfg: PoseDiTConfig, bank: ClipBank, stage: str, opts: TrainOptio
             summary["round_trip"] = vae_round_trip(model, probe)
     meta = {**meta, "stages": sorted(set(meta.get("stages", [])) | {stage}), stage: summary,
             "data": opts.counts}
+    meta = with_recipe(meta, {"stage": stage, "init": meta.pop("stage_init", "resumed run"), "steps": step,
+                              "batch": batch_n, "lr": lr, "seconds": summary["seconds"]})
     meta.pop("stage_in_progress", None)
     save()
     if acc.is_main_process:
@@ -287,6 +260,17 @@ def train_stage(cfg: PoseDiTConfig, bank: ClipBank, stage: str, opts: TrainOptio
             save_checkpoint(final, Path(opts.out) / "latest.safetensors", meta)
         (stage_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+@torch.no_grad()
+def update_ema(ema: dict, module: nn.Module, step: int) -> None:
+    """EMA of the DiT's weights, with the usual warm-up of the decay ((1 + step) / (10 + step) at first)."""
+    decay = min(EMA_DECAY, (1 + step) / (10 + step))
+    for k, v in module.state_dict().items():
+        if v.is_floating_point():
+            ema[k].mul_(decay).add_(v.detach(), alpha=1 - decay)
+        else:
+            ema[k].copy_(v)
 
 
 def loss_mod_maps(model: PoseDiTModel, b: dict) -> torch.Tensor:
