@@ -132,13 +132,16 @@ def test_check_config_accepts_defaults_and_coerces():
     check_config(ScoreConfig(metrics=("beat_align",), preset="fact"))  # a preset one requested metric has
 
 
-def test_cuda_without_gpu_is_one_line():
+def test_cuda_without_gpu_is_one_line(dirs):  # noqa: F811
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("this host has a GPU")
     with pytest.raises(EvalkitError, match="torch sees no CUDA GPU"):
         check_config(ScoreConfig(device="cuda"))
+    pred, gt = dirs
+    code, _, err = run_cli("score", "--pred", str(pred), "--gt", str(gt), "--metrics", "psnr", "--device", "cuda:1")
+    assert_one_line_error(code, err, "--device cuda:1: torch sees no CUDA GPU", "use --device cpu")
 
 
 def test_python_api_validates_as_the_cli(dirs):  # noqa: F811

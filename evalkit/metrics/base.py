@@ -86,8 +86,8 @@ class Metric:
 
     @classmethod
     def preflight(cls) -> None:
-        """Before minutes of work (``leaderboard check``, ``run-model``): fail in one line when something this
-        metric will need is missing, e.g. a model file. By default nothing is."""
+        """Before minutes of work (``leaderboard check``): fail in one line when something this metric will need
+        is missing, e.g. a model file. By default nothing is."""
 
     # --- state -------------------------------------------------------------------------------
     def add_state(self, name: str, default, reduce: str = "sum") -> None:
