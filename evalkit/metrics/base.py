@@ -46,6 +46,8 @@ class Metric:
     runtime_options: ClassVar[dict[str, Spec]] = {}
     #: open-ended key families the constructor consumes and checks itself (``pose_*``): prefix -> what they are
     option_prefixes: ClassVar[dict[str, str]] = {}
+    #: attributes that clones share instead of copying (a loaded network: workers' states share one)
+    shared: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, preset: str | None = None, device: str = "cpu", runtime: Runtime | None = None, **overrides):
         if not self.presets:
@@ -120,7 +122,10 @@ class Metric:
         made afterwards share them."""
 
     def clone(self) -> "Metric":
-        return copy.deepcopy(self)
+        """A deep copy that shares the ``shared`` attributes (loaded networks) with this instance: they are
+        seeded into deepcopy's memo, so the copy refers to the same objects."""
+        memo = {id(value): value for value in (getattr(self, key, None) for key in self.shared)}
+        return copy.deepcopy(self, memo)
 
     # --- to implement -------------------------------------------------------------------------
     def update(self, item) -> dict[str, float]:

@@ -8,8 +8,6 @@ Presets (metric-spec §3):
 """
 from __future__ import annotations
 
-import copy
-
 import torch
 
 from evalkit.features.lpips_net import LPIPSNet
@@ -49,6 +47,7 @@ class LPIPS(FrameMetric):
     }
 
     runtime_options = {"weights": Spec(str, nullable=True)}  # a local weights file instead of the pinned download
+    shared = ("_net",)  # clones (workers' fresh states) use the loaded network, never a copy
 
     def __init__(self, preset=None, device="cpu", weights=None, **overrides):
         super().__init__(preset, device, **overrides)
@@ -72,9 +71,3 @@ class LPIPS(FrameMetric):
         # the weights' identity without a device copy: the CPU network where this process has not used it
         net = self._net or lpips_net(self.settings["net"], "cpu", self.weights)
         return {**super().identity(), "weights": dict(net.info)}
-
-    def __deepcopy__(self, memo):  # the network is shared, never copied
-        clone = type(self).__new__(type(self))
-        for key, value in self.__dict__.items():
-            clone.__dict__[key] = value if key == "_net" else copy.deepcopy(value, memo)
-        return clone
