@@ -120,6 +120,28 @@ def test_fid_dims_and_shard_merge(torch_home, frames):
     assert merged == pytest.approx(ours, rel=1e-9)
 
 
+def test_distance_route_is_pytorch_fids(monkeypatch):
+    """The distance on pytorch-fid's statistics equals its calculate_frechet_distance, also with singular
+    covariances (fewer vectors than dimensions)."""
+    import warnings
+
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    from evalkit.metrics.frechet import moments
+
+    rng = np.random.default_rng(0)
+    metric = FID(dims=64)
+    for side, shift, n in (("pred", 0.3, 40), ("gt", 0.0, 100)):
+        x = rng.normal(shift, 1.0, size=(n, 64))
+        st = metric._state
+        st[f"{side}_n"], st[f"{side}_sum"], st[f"{side}_outer"] = float(n), x.sum(0), x.T @ x
+        np.testing.assert_allclose(metric.statistics(side)[1], moments(x)[1], atol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = calculate_frechet_distance(*metric.statistics("pred"), *metric.statistics("gt"))
+        assert metric.compute()["fid"] == pytest.approx(want, rel=1e-12)
+
+
 def test_missing_weights_is_one_line_exit_2(tmp_path, shared, capsys, monkeypatch):
     from evalkit.cli import main
 
@@ -142,9 +164,19 @@ def test_bad_options(torch_home, tmp_path):
 
 @pytest.mark.gpu
 def test_fid_on_gpu_equals_pytorch_fid(torch_home, frames, monkeypatch):
+    """On the GPU against pytorch-fid's own pipeline on the GPU (its loader, its model from the hub cache, its
+    activation statistics), the distance of its statistics by the same scipy route: pytorch-fid 0.3.0's
+    calculate_frechet_distance cannot run on SciPy >= 1.18 (sqrtm lost ``disp``), which GPU images ship."""
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
+    from pytorch_fid.fid_score import calculate_activation_statistics
+    from pytorch_fid.inception import InceptionV3
+
+    from evalkit.metrics.frechet import frechet_distance
+
     monkeypatch.setenv("TORCH_HOME", str(torch_home))
     ours, _ = _evalkit_fid(frames, device="cuda")
-    assert _close(ours, _pytorch_fid_cli(torch_home, frames, 2048, device="cuda"))
-    assert _close(ours, _pytorch_fid_cli(torch_home, frames, 2048, device="cpu"))
+    model = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).to("cuda").eval()
+    stats = {side: calculate_activation_statistics(sorted(str(p) for p in frames[f"{side}_dir"].glob("*.png")),
+                                                   model, 5, 2048, "cuda", 0) for side in ("pred", "gt")}
+    assert _close(ours, frechet_distance(*stats["pred"], *stats["gt"], method="scipy")["fd"])

@@ -109,3 +109,26 @@ def test_video_without_person_is_counted_and_shards_merge(chunks):
     lonely.add_track("gt", _track(chunks[1]))
     with pytest.warns(UserWarning, match="at least 2 usable videos"):
         assert np.isnan(lonely.compute()["fid_k2d"])
+
+
+def test_score_cli_with_keypoint_files(chunks, tmp_path, capsys):
+    """End to end through `evalkit score`: videos with COCO-17 keypoint files beside them (pose=keypoints)."""
+    import json
+
+    from evalkit.cli import main
+    from evalkit.io.video import write_video
+
+    blank = np.zeros((60, 64, 64, 3), np.uint8)
+    for side, pieces in (("pred", chunks[1:8:2]), ("gt", chunks[0:8:2])):
+        for i, piece in enumerate(pieces):
+            write_video(tmp_path / side / f"v{i}.mp4", blank, 30.0)
+            np.save(tmp_path / side / f"v{i}.npy", piece[:60] / 30.0)  # pixels of the 64x64 frame, roughly
+    code = main(["score", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"), "-m",
+                 "fid_k2d,fid_g2d,div_k2d", "--opt", "fid_k2d.pose=keypoints", "--opt", "fid_g2d.pose=keypoints",
+                 "--opt", "div_k2d.pose=keypoints", "--out", str(tmp_path / "out"), "--format", "csv"])
+    capsys.readouterr()
+    assert code == 0
+    record = json.loads((tmp_path / "out" / "results.json").read_text())
+    values = {r["column"]: r["value"] for r in record["aggregate"]}
+    assert values["fid_k2d"] > 0 and values["fid_g2d"] > 0 and values["div_k2d"] > 0 and values["div_k2d_gt"] > 0
+    assert record["metrics"]["fid_k2d"]["counts"]["videos_pred"] == 4

@@ -217,9 +217,9 @@ def test_30s_generation_with_the_real_model_is_continuous_by_construction(micro)
 
 
 # --- pose-level metrics -----------------------------------------------------------------------------------
-def test_pose_beat_align_and_diversity(synth_train):
+def test_pose_beat_align_and_motion_distribution(synth_train):
     from evalkit.metrics.beat_align import bailando_beat_align
-    from evalkit.models.posedit.eval import diversity, pose_beat_align, pose_features
+    from evalkit.models.posedit.eval import pose_beat_align, summarize
 
     poses = [np.asarray(s.joints2d)[..., :2] for s in synth_train[:4]]
     beats = [np.asarray(s.beats) for s in synth_train[:4]]
@@ -232,12 +232,15 @@ def test_pose_beat_align_and_diversity(synth_train):
     from evalkit.models.posedit.eval import torso_length
 
     assert pose_beat_align(p60, 60.0, beats[0]) == pytest.approx(bailando_beat_align(p60 / torso_length(p60), b60))
-    feats = np.stack([pose_features(p, 30.0) for p in poses])
-    mean, std = feats.mean(0), feats.std(0)
-    assert diversity(np.stack([feats[0]] * 3), mean, std) == 0.0
-    assert diversity(feats, mean, std) > 0
+    # the ground truth against itself is at distance 0; the same dancers held still are far from it, with no
+    # kinetic diversity (diversity is read beside the distance, so noise cannot pass for variety)
+    held = [np.repeat(p[:1], len(p), axis=0) for p in poses]
+    res = summarize({"ground truth": poses, "held": held}, beats, 30.0)
+    assert abs(res["ground truth"]["fid_k2d"]) < 1e-9 and abs(res["ground truth"]["fid_g2d"]) < 1e-9
+    assert res["held"]["fid_k2d"] > 10 and res["held"]["div_k2d"] == 0.0 < res["ground truth"]["div_k2d"]
+    assert res["held"]["div_k2d_gt"] == res["ground truth"]["div_k2d"]
     with pytest.raises(EvalkitError):
-        diversity(feats[:1], mean, std)
+        summarize({"ground truth": poses[:1]}, beats[:1], 30.0)
 
 
 # --- the generator behind `evalkit run-model posedit` -----------------------------------------------------

@@ -4,7 +4,10 @@ Preset ``pytorch-fid`` (metric-spec, frame FID): every frame of every generated 
 frame of every ground-truth video another; pytorch-fid's InceptionV3 (``evalkit.features.inception``: the
 package's network, resize and scaling, weights the user has, loaded tensors-only and pinned by sha256 in the
 identity), its pool3 2048-d features (``dims`` 64/192/768 select its earlier blocks), mean and covariance
-(N−1) per side, and the Fréchet distance by ``pytorch_fid.fid_score.calculate_frechet_distance`` itself.
+(N−1) per side, and the Fréchet distance as ``pytorch_fid.fid_score.calculate_frechet_distance`` computes it:
+``scipy.linalg.sqrtm(Σ₁Σ₂)``, 1e−6 diagonal retry when not finite, real part, undefined when the root's
+diagonal has an imaginary part beyond 1e−3 (evalkit.metrics.frechet, route ``scipy``). Not the function
+itself: it passes ``disp=False`` to sqrtm, which SciPy 1.18 removed (pytorch-fid 0.3.0 fails there).
 
 Features are streamed into float64 sums (n, Σx, Σxxᵀ) per side, so shards and ranks merge exactly. No
 interval: a bootstrap would keep every frame's 2048-d feature (or 2048² sums per replicate); the frame
@@ -21,6 +24,7 @@ from evalkit.errors import EvalkitError
 from evalkit.metrics.base import Metric
 
 SIDES = ("pred", "gt")
+IMAG_TOL = 1e-3  # pytorch-fid's atol on the root's imaginary diagonal
 SMALL_N = 2048  # fewer frames than feature dimensions: singular covariances, FID biased upward
 
 
@@ -31,6 +35,7 @@ class FID(Metric):
     reference = "pytorch-fid 0.3.0 (InceptionV3 FID weights pt_inception-2015-12-05, pool3, calculate_frechet_distance)"
     presets = {"pytorch-fid": {"dims": 2048, "weights": None}}
     option_types = {"weights": str}
+    shared = ("_net",)  # clones (scoring workers' fresh states) use the loaded network, never a copy
 
     def __init__(self, preset: str | None = None, device: str = "cpu", **overrides):
         super().__init__(preset, device, **overrides)
@@ -59,16 +64,6 @@ class FID(Metric):
             self._net = inception_features(self.settings["weights"], int(self.settings["dims"]), self.device)
         return self._net
 
-    def __deepcopy__(self, memo):  # clones share the network, never copy it
-        import copy
-
-        clone = copy.copy(self)
-        clone._state = {k: v.copy() for k, v in self._state.items()}
-        clone._reduce = dict(self._reduce)
-        clone.settings = dict(self.settings)
-        clone._last = {}
-        return clone
-
     def add_frames(self, side: str, frames: np.ndarray) -> int:
         """Add (T, H, W, 3) uint8 RGB frames to a side's sums (float64, on the metric's device)."""
         feats = self._network()(frames).double()
@@ -92,7 +87,7 @@ class FID(Metric):
         return moments_from_sums(st[f"{side}_n"], st[f"{side}_sum"], st[f"{side}_outer"], ddof=1)
 
     def compute(self) -> dict[str, float]:
-        from pytorch_fid.fid_score import calculate_frechet_distance
+        from evalkit.metrics.frechet import frechet_distance
 
         n = {side: int(self._state[f"{side}_n"]) for side in SIDES}
         self._last = {"n": n, "warnings": []}
@@ -101,12 +96,15 @@ class FID(Metric):
             self._last["warnings"].append(f"FID undefined: needs at least 2 frames per side (pred {n['pred']}, "
                                           f"gt {n['gt']})")
         else:
-            with warnings.catch_warnings():  # scipy's disp deprecation and singular-root notes, inside pytorch-fid
+            with warnings.catch_warnings():  # scipy's note on a singular product's root
                 warnings.simplefilter("ignore")
-                try:
-                    value = float(calculate_frechet_distance(*self.statistics("pred"), *self.statistics("gt")))
-                except ValueError as err:  # pytorch-fid refuses a root with a large imaginary diagonal
-                    self._last["warnings"].append(f"FID undefined: pytorch-fid: {err}")
+                fd = frechet_distance(*self.statistics("pred"), *self.statistics("gt"), method="scipy")
+            self._last["sqrtm_imag"] = fd["sqrtm_imag"]
+            if fd["sqrtm_imag"] > IMAG_TOL:  # where pytorch-fid raises 'Imaginary component'
+                self._last["warnings"].append(f"FID undefined: the square root's diagonal has imaginary parts up to "
+                                              f"{fd['sqrtm_imag']:.3g} > {IMAG_TOL} (pytorch-fid refuses it)")
+            else:
+                value = fd["fd"]
         if min(n.values()) < SMALL_N:
             self._last["warnings"].append(
                 f"FID on few frames (pred {n['pred']}, gt {n['gt']} < {SMALL_N}, the feature dimension): "
@@ -127,7 +125,8 @@ class FID(Metric):
         ident.update({
             "weights": dict(net.info), "resize": "bilinear to 299x299 (align_corners=False), pytorch-fid's model",
             "scaling": "[0, 1] then 2x-1", "features": f"{net.dims}-d (block {'pool3' if net.dims == 2048 else net.dims})",
-            "covariance": "N-1", "sqrt": "scipy.linalg.sqrtm via pytorch_fid.fid_score.calculate_frechet_distance",
+            "covariance": "N-1", "sqrt": "scipy.linalg.sqrtm (pytorch-fid's calculate_frechet_distance)",
+            "sqrtm_imag": self._last.get("sqrtm_imag"),
             "N": dict(self._last.get("n", {})), "warnings": list(self._last.get("warnings", [])),
             "versions": {"pytorch-fid": pytorch_fid.__version__, "torch": torch.__version__, "scipy": scipy.__version__},
         })

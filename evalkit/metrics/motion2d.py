@@ -25,6 +25,7 @@ class _Motion2D(Metric):
     """One feature family over the pred and gt videos' pose tracks."""
 
     family = "kinetic"
+    fid = True  # a Fréchet distance (covariances): warn about sets smaller than the feature dimension
     needs = ("pred", "gt")
     higher_is_better = False
 
@@ -86,7 +87,7 @@ class _Motion2D(Metric):
             self._last["warnings"].append(f"{self.name} undefined: needs at least 2 usable videos per side "
                                           f"(pred {len(pred)}, gt {len(gt)})")
             return None
-        if min(len(pred), len(gt)) <= self.dims:
+        if self.fid and min(len(pred), len(gt)) <= self.dims:
             self._last["warnings"].append(
                 f"{self.name} on {len(pred)} / {len(gt)} videos for {self.dims} feature dimensions: singular "
                 "covariances; compare only at equal set sizes")
@@ -119,12 +120,10 @@ class FIDK2D(_Motion2D):
     presets = {"evalkit": dict(_POSE)}
 
     def compute(self) -> dict[str, float]:
-        from evalkit.metrics.frechet import frechet_distance, moments
+        from evalkit.motion.metrics import frechet_eigh
 
         sets = self._normalised()
-        # our definition, so the accurate route: symmetric eigendecompositions with round-off eigenvalues of
-        # the singular covariances set to 0 (ground truth against itself is 0, not ±1e-6)
-        value = frechet_distance(*moments(sets[0]), *moments(sets[1]), method="eigh")["fd"] if sets else float("nan")
+        value = frechet_eigh(*sets) if sets else float("nan")
         self._warn()
         return {self.name: value}
 
@@ -138,6 +137,7 @@ class FIDG2D(FIDK2D):
 class DivK2D(_Motion2D):
     name = "div_k2d"
     family = "kinetic"
+    fid = False
     higher_is_better = True
     reference = "evalkit 2D variant of Bailando Div_k (docs/motion-metrics.md)"
     presets = {"evalkit": dict(_POSE)}

@@ -44,6 +44,14 @@ def fid(pred: np.ndarray, gt: np.ndarray, what: str = "features") -> dict[str, f
     return {"fid": value, "sqrtm_imag": imag}
 
 
+def frechet_eigh(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Fréchet distance by symmetric eigendecompositions, round-off eigenvalues of singular covariances set
+    to 0 (a set against itself is 0, not ±1e−6): evalkit's own 2D variants, where no reference fixes the route."""
+    from evalkit.metrics.frechet import frechet_distance, moments
+
+    return frechet_distance(*moments(pred), *moments(gt), method="eigh")["fd"]
+
+
 def pair_distances(feats: np.ndarray) -> np.ndarray:
     """‖f_i − f_j‖ for i < j in the reference's loop order (row by row), in the features' dtype."""
     n = len(feats)

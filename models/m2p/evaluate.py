@@ -90,7 +90,8 @@ def pose_sync(checkpoint, out: Path, device: str = "cpu", root: Path | None = No
     mean pixel error against the true keypoints at the model's size — without the reference's keypoints (the
     average or training-mean body) and on the reference's body (read by M2PEnc or mapped by ``retarget``; NaN
     without reference keypoints) — beside the first true pose held and the reference's pose held, and
-    2D-BeatAlign of what is drawn with each clip's beats, driven by its own music and by the next clip's."""
+    2D-BeatAlign of what is drawn with each clip's beats, driven by its own music and by the next clip's, and
+    FID_k2d / FID_g2d / Div_k2d of the drawn sets against the true keypoints (evalkit.motion.sets_2d)."""
     from evalkit.audio.beats import times_to_frames
     from evalkit.data.registry import get_split
     from evalkit.metrics.beat_align import beat_align_2d
@@ -108,6 +109,7 @@ def pose_sync(checkpoint, out: Path, device: str = "cpu", root: Path | None = No
     track = lambda kp: PoseTrack(kp[..., :2], np.clip(kp[..., 2], 0, 1), np.ones(len(kp), bool), cfg.fps,  # noqa
                                  (cfg.size, cfg.size), {})
     rows = []
+    drawn_sets: dict[str, list[np.ndarray]] = {"own": [], "shifted": [], "ground truth": []}
     for i, s in enumerate(samples):
         n = len(feats[i])
         beats, _ = times_to_frames(s.beats, cfg.fps, n)
@@ -122,10 +124,12 @@ def pose_sync(checkpoint, out: Path, device: str = "cpu", root: Path | None = No
             m = min(n, len(f))
             drawn = reference_body_keypoints(model, f[:m], reference_keypoints=ref)
             row[label] = beat_align_2d(track(drawn), beats[beats < m])["beat_align"]
+            drawn_sets[label].append(drawn[..., :2])
             if label == "own":
                 row["error_px"] = err(m2penc_keypoints(model, f[:m]), m)
                 row["error_on_reference_body_px"] = err(drawn, m) if ref is not None else float("nan")
         row["ground_truth"] = beat_align_2d(track(truth), beats)["beat_align"]
+        drawn_sets["ground truth"].append(truth[..., :2])
         held = lambda pose: err(np.repeat(pose[None], len(truth), axis=0), len(truth))  # noqa: E731
         row["first_pose_held_error_px"] = held(truth[0])
         row["reference_pose_held_error_px"] = held(ref) if ref is not None else float("nan")
@@ -133,7 +137,10 @@ def pose_sync(checkpoint, out: Path, device: str = "cpu", root: Path | None = No
     keys = ("own", "shifted", "ground_truth", "error_px", "error_on_reference_body_px", "first_pose_held_error_px",
             "reference_pose_held_error_px")
     summary = {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
-    result = {"clips": rows, "mean": summary, "fps": cfg.fps, "size": cfg.size, "split": str(root or "synth test")}
+    from evalkit.motion.sets_2d import set_scores_2d
+
+    result = {"clips": rows, "mean": summary, "fps": cfg.fps, "size": cfg.size, "split": str(root or "synth test"),
+              "motion_2d": set_scores_2d(drawn_sets, cfg.fps, "ground truth")}
     (out / "pose_sync.json").write_text(json.dumps(result, indent=2))
     return result
 
@@ -183,6 +190,9 @@ def main(argv=None) -> int:
         r = pose_sync(args.checkpoint, args.out, device=device, root=args.root)
         print("M2PEnc keypoints (BeatAlign music→motion; error in pixels): " +
               ", ".join(f"{k} {v:.3f}" for k, v in r["mean"].items()))
+        for name, m in r["motion_2d"].items():
+            print(f"  {name}: FID_k2d {m['fid_k2d']:.3f}, FID_g2d {m['fid_g2d']:.3f}, Div_k2d {m['div_k2d']:.3f} "
+                  f"(ground truth {m['div_k2d_gt']:.3f}), n {m['n']}")
     if args.what in ("controls", "all"):
         controls(args.checkpoint, args.out, device=device)
     if args.what in ("ceiling", "all"):

@@ -5,12 +5,11 @@
   frames at 60 fps), motion beats = its local minima, score = mean over music beats of exp(−d²/2σ²) with d
   the distance to the nearest motion beat (σ = 3 frames at 60 fps). Frame constants are converted to the
   sequence's fps (σ in seconds stays Bailando's), music beats are the sample's beat times.
-* **Diversity** (:func:`diversity`) — mean pairwise Euclidean distance between per-sequence pose features
-  (:func:`pose_features`: per joint mean speed and the spread of x and y around the sequence's mean, in torso
-  lengths and seconds; 51 numbers), each feature z-scored with the mean and std of the ground-truth sequences
-  of the same split, so every method is measured in one unit. Acceleration is left out of the features
-  because frame-to-frame jitter inflates it (noise would look "diverse"); it is reported on its own as
-  ``jitter`` (mean joint acceleration, torso lengths/s²) next to the ground truth's.
+* **Distance to the data and diversity** — FID_k2d, FID_g2d and Div_k2d of each method's sequences against the
+  ground truth's (evalkit.motion.sets_2d: Bailando's kinetic and geometric feature families on 2D joints,
+  normalised with the ground truth's statistics; docs/motion-metrics.md). Div_k2d is read beside the ground
+  truth's own (``div_k2d_gt``) and beside FID_k2d: frame-to-frame noise raises diversity but also the
+  distance. ``jitter`` (mean joint acceleration, torso lengths/s²) is reported next to the ground truth's.
 
 ``python -m evalkit.models.posedit.eval`` runs the comparison of the issue on a split: posedit with each
 sample's own music, posedit with shuffled music (sample i gets sample i+1's), the retrieval baseline's poses
@@ -51,51 +50,35 @@ def pose_beat_align(poses: np.ndarray, fps: float, music_beats_s: np.ndarray) ->
     return bailando_beat_align(p, beats, sigma=3.0 * fps / 60.0, smooth=5.0 * fps / 60.0)
 
 
-def pose_features(poses: np.ndarray, fps: float) -> np.ndarray:
-    """(51,) per joint: mean speed, std of x, std of y (torso lengths, seconds)."""
-    p = np.asarray(poses, dtype=np.float64)[..., :2] / torso_length(poses)
-    if len(p) < 3:
-        raise EvalkitError(f"pose features need at least 3 frames, got {len(p)}")
-    speed = np.linalg.norm(np.diff(p, axis=0) * fps, axis=-1).mean(0)
-    spread = p.std(axis=0)  # (17, 2)
-    return np.concatenate([speed, spread[:, 0], spread[:, 1]])
-
-
 def jitter(poses: np.ndarray, fps: float) -> float:
     """Mean joint acceleration magnitude (torso lengths / s²)."""
     p = np.asarray(poses, dtype=np.float64)[..., :2] / torso_length(poses)
     return float(np.linalg.norm(np.diff(p, n=2, axis=0) * fps * fps, axis=-1).mean())
 
 
-def diversity(features: np.ndarray, mean: np.ndarray, std: np.ndarray) -> float:
-    """Mean pairwise distance of z-scored feature rows (N ≥ 2)."""
-    f = (np.asarray(features, dtype=np.float64) - mean) / np.where(std > 1e-8, std, 1.0)
-    if len(f) < 2:
-        raise EvalkitError("diversity needs at least two sequences")
-    d = np.linalg.norm(f[:, None] - f[None], axis=-1)
-    return float(d[np.triu_indices(len(f), 1)].mean())
-
-
 def summarize(sets: dict[str, list[np.ndarray]], beats: list[np.ndarray], fps: float, reference: str = "ground truth"):
-    """Per method: BeatAlign mean (against each sample's own beats) and diversity (z-scored on ``reference``)."""
-    feats = {name: np.stack([pose_features(p, fps) for p in seqs]) for name, seqs in sets.items()}
-    mean, std = feats[reference].mean(0), feats[reference].std(0)
+    """Per method: BeatAlign mean (against each sample's own beats), FID_k2d / FID_g2d / Div_k2d against
+    ``reference`` and the jitter."""
+    from evalkit.motion.sets_2d import set_scores_2d
+
+    motion = set_scores_2d(sets, fps, reference)
     out = {}
     for name, seqs in sets.items():
         ba = [pose_beat_align(p, fps, b) for p, b in zip(seqs, beats)]
         out[name] = {"beat_align": float(np.nanmean(ba)), "beat_align_per_sample": ba,
-                     "diversity": diversity(feats[name], mean, std),
+                     **{k: motion[name][k] for k in ("fid_k2d", "fid_g2d", "div_k2d", "div_k2d_gt")},
                      "jitter": float(np.mean([jitter(p, fps) for p in seqs])), "n": len(seqs)}
     return out
 
 
-def retrieval_poses(sample, retrieval, pose_backend: str = "blazepose") -> np.ndarray:
-    """The retrieval baseline's motion for ``sample`` as (T, 17, 2) pixels, without rendering it."""
+def baseline_poses(sample, baseline, pose_backend: str = "blazepose") -> np.ndarray:
+    """A motion baseline's (retrieval, beat-procedural) motion for ``sample`` as (T, 17, 2) pixels, without
+    rendering it."""
     from evalkit.baselines.look import look_for
     from evalkit.data.synth.render import coco17_points
 
     look = look_for(sample, pose_backend)
-    joints = retrieval.motion(sample, None, look.rest)
+    joints = baseline.motion(sample, None, look.rest)
     if look.kind == "sdgpip":
         return look.camera.project(coco17_points(joints))[0]
     return look.place(joints)
@@ -103,7 +86,7 @@ def retrieval_poses(sample, retrieval, pose_backend: str = "blazepose") -> np.nd
 
 def evaluate(split: str = "test", dataset: str = "synth", root=None, checkpoint=None, device: str = "cpu",
              seed: int = 0, steps: int | None = None, cfg_scale: float | None = None, limit: int | None = None,
-             with_retrieval: bool = True) -> dict:
+             with_baselines: bool = True) -> dict:
     from evalkit.baselines.shuffled_music import derangement
     from evalkit.data.registry import get_split
     from evalkit.generators import GeneratorContext
@@ -112,7 +95,7 @@ def evaluate(split: str = "test", dataset: str = "synth", root=None, checkpoint=
 
     samples = sorted(get_split(dataset, split, root), key=lambda s: s.id)[:limit]
     if len(samples) < 2:
-        raise EvalkitError("the pose evaluation needs at least two samples (diversity, shuffled music)")
+        raise EvalkitError("the pose evaluation needs at least two samples (FID, diversity, shuffled music)")
     opts = {k: v for k, v in {"checkpoint": checkpoint, "steps": steps, "cfg_scale": cfg_scale}.items() if v is not None}
     gen = PoseDiTGenerator(GeneratorContext(dataset, root, device, {k: str(v) for k, v in opts.items()}))
     donor = derangement([s.id for s in samples])
@@ -124,11 +107,13 @@ def evaluate(split: str = "test", dataset: str = "synth", root=None, checkpoint=
         sets["posedit"].append(gen.poses(s, None, seed + i))
         sets["posedit + shuffled music"].append(gen.poses(s, by_id[donor[s.id]].music, seed + i))
         sets["ground truth"].append(np.asarray(s.joints2d, dtype=np.float64))
-    if with_retrieval:
+    if with_baselines:
+        from evalkit.baselines.beat_procedural import BeatProcedural
         from evalkit.baselines.retrieval import Retrieval
 
-        ret = Retrieval(GeneratorContext(dataset, root, "cpu", {}))
-        sets["retrieval"] = [retrieval_poses(s, ret) for s in samples]
+        for name, cls in (("retrieval", Retrieval), ("beat-procedural", BeatProcedural)):
+            baseline = cls(GeneratorContext(dataset, root, "cpu", {}))
+            sets[name] = [baseline_poses(s, baseline) for s in samples]
     fps = float(samples[0].fps)
     if any(float(s.fps) != fps for s in samples):
         raise EvalkitError("the pose evaluation needs one frame rate across the split")
@@ -138,7 +123,7 @@ def evaluate(split: str = "test", dataset: str = "synth", root=None, checkpoint=
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description="posedit pose-level evaluation (BeatAlign on 2D joints, diversity)")
+    ap = argparse.ArgumentParser(description="posedit pose-level evaluation (BeatAlign, FID_k2d/FID_g2d/Div_k2d)")
     ap.add_argument("--split", default="test")
     ap.add_argument("--dataset", default="synth")
     ap.add_argument("--root", default=None)
@@ -155,9 +140,10 @@ def main(argv=None) -> None:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     res = evaluate(args.split, args.dataset, args.root, args.checkpoint, device, args.seed, args.steps, args.cfg,
                    args.limit)
-    print(f"{'method':28s} {'BeatAlign':>9s} {'diversity':>9s} {'jitter':>9s}")
+    print(f"{'method':28s} {'BeatAlign':>9s} {'FID_k2d':>9s} {'FID_g2d':>9s} {'Div_k2d':>9s} {'jitter':>9s}")
     for name, row in res["methods"].items():
-        print(f"{name:28s} {row['beat_align']:9.4f} {row['diversity']:9.4f} {row['jitter']:9.2f}")
+        print(f"{name:28s} {row['beat_align']:9.4f} {row['fid_k2d']:9.3f} {row['fid_g2d']:9.3f} {row['div_k2d']:9.3f} "
+              f"{row['jitter']:9.2f}")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(res, indent=2) + "\n")
