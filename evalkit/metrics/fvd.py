@@ -29,6 +29,7 @@ from evalkit.errors import EvalkitError
 from evalkit.features.clips import Clip, plan_clips
 from evalkit.metrics.base import Metric
 from evalkit.metrics.frechet import frechet_distance, frechet_distance_batched
+from evalkit.metrics.fvd_interval import METHOD as INTERVAL_METHOD, bootstrap_interval
 from evalkit.options import Spec
 
 SMALL_N = 256
@@ -445,7 +446,9 @@ class FVD(Metric):
                 stats[side] = (mu, ((s["outer"] - n[side] * np.outer(mu, mu)) / (n[side] - ddof)))
             fd = frechet_distance(*stats["pred"], *stats["gt"], method=method)
             out["fvd"] = fd["fd"]
-            out["fvd_ci_low"], out["fvd_ci_high"], self._last["bootstrap_valid"] = self._bootstrap(sums, ddof)
+            fds = self._bootstrap(sums, ddof)
+            out["fvd_ci_low"], out["fvd_ci_high"] = bootstrap_interval(out["fvd"], fds)
+            self._last.update(bootstrap_valid=len(fds), bootstrap_fds=fds)
             self._last["terms"] = {k: fd[k] for k in ("mean_term", "trace_term", "sqrtm_imag")}
         else:
             self._last["warnings"].append(
@@ -481,10 +484,11 @@ class FVD(Metric):
             clone.__dict__[key] = value if shared else (None if key == "_accs" else copy.deepcopy(value, memo))
         return clone
 
-    def _bootstrap(self, sums: dict, ddof: int, chunk: int = 20) -> tuple[float, float, int]:
+    def _bootstrap(self, sums: dict, ddof: int, chunk: int = 20) -> np.ndarray:
+        """The FDs of the valid bootstrap replicates (both sides with more than ddof clips)."""
         b = int(self.settings["bootstrap"])
         if b == 0:
-            return float("nan"), float("nan"), 0
+            return np.zeros(0)
         bn = {s: sums[s]["boot_n"] for s in SIDES}
         ok = (bn["pred"] > ddof) & (bn["gt"] > ddof)
         idx = np.flatnonzero(ok)
@@ -503,11 +507,7 @@ class FVD(Metric):
                 mus.append(mu)
                 sigmas.append(sigma)
             fds.append(frechet_distance_batched(mus[0], sigmas[0], mus[1], sigmas[1], device=dev))
-        if not fds:
-            return float("nan"), float("nan"), 0
-        fds = np.concatenate(fds)
-        lo, hi = np.percentile(fds, [2.5, 97.5])
-        return float(lo), float(hi), int(len(fds))
+        return np.concatenate(fds) if fds else np.zeros(0)
 
     def identity(self) -> dict:
         ident = super().identity()
@@ -528,7 +528,7 @@ class FVD(Metric):
             "layers": "fused" if getattr(self._extractor, "fuse", s["precision"] != "fp32") else "plain",
             "reference_mode": reference_mode,
             "bootstrap": {"replicates": int(s["bootstrap"]), "weights": "Poisson(1) per clip from its content hash",
-                          "interval": "percentile 2.5-97.5", "sqrt": "eigh"},
+                          "interval": INTERVAL_METHOD, "sqrt": "eigh"},
             "N": {k: int(v) for k, v in self._last.get("n", {}).items()},
             "fd_terms": dict(self._last.get("terms", {})),
             "warnings": list(self._last.get("warnings", [])),
