@@ -273,11 +273,15 @@ def to_csv(rows: list[list[str]]) -> str:
 
 
 def build(split: str, board_dir: Path) -> Path:
-    """Write ``<board_dir>/<split>.csv`` from the committed results."""
+    """Write ``<board_dir>/<split>.csv`` from the committed results, and ``<board_dir>/decisions/<split>.csv``:
+    each model's difference to its control with p-values, and the board's minimum detectable differences."""
+    from evalkit.stats.decisions import write as write_decisions
+
     text = to_csv(table(split, board_dir))
     path = Path(board_dir) / f"{split}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8", newline="")
+    write_decisions(results_dir(board_dir, split), Path(board_dir) / "decisions" / f"{split}.csv")
     return path
 
 

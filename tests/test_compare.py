@@ -130,3 +130,26 @@ def test_cli_compare_writes_csv_and_rejects_bad_input(tmp_path, capsys):
     (other / "results.json").write_text(json.dumps(record))
     assert main(["compare", str(BOARD / "static"), str(other)]) == 2
     assert "not comparable" in capsys.readouterr().err
+
+
+def test_leaderboard_decisions_from_committed_runs(tmp_path):
+    """Each model vs its control (static: appearance, shuffled-music: sync) as evalkit compare gives it, and
+    the board's MDD row the median of the models' MDDs; `leaderboard build` writes the file."""
+    from evalkit.leaderboard import build
+    from evalkit.stats.decisions import BOARD_ROW, decisions
+
+    frame = decisions(BOARD)
+    row = frame[(frame["model"] == "m2p") & (frame["metric"] == "ssim")].iloc[0]
+    ref = compare([BOARD / "static", BOARD / "m2p"]).set_index("metric").loc["ssim"]
+    assert row["control"] == "static" and row["diff"] == pytest.approx(ref["diff"], abs=1e-12)
+    assert row["p"] == ref["p"]
+    sync = frame[(frame["model"] == "m2p") & (frame["metric"] == "beat_align")].iloc[0]
+    assert sync["control"] == "shuffled-music"
+    ssim = frame[(frame["metric"] == "ssim") & (frame["model"] != BOARD_ROW)]
+    board = frame[(frame["model"] == BOARD_ROW) & (frame["metric"] == "ssim")].iloc[0]
+    assert board["mdd"] == pytest.approx(ssim["mdd"].median(), rel=1e-12)
+    assert "static" not in set(ssim["model"])  # a control is not compared with itself
+    shutil.copytree(BOARD.parents[1], tmp_path / "lb")
+    build("synth-test", tmp_path / "lb")
+    written = pd.read_csv(tmp_path / "lb" / "decisions" / "synth-test.csv")
+    assert len(written) == len(frame) and list(written.columns[:4]) == ["model", "metric", "control", "n"]
