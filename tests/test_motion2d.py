@@ -132,3 +132,21 @@ def test_score_cli_with_keypoint_files(chunks, tmp_path, capsys):
     values = {r["column"]: r["value"] for r in record["aggregate"]}
     assert values["fid_k2d"] > 0 and values["fid_g2d"] > 0 and values["div_k2d"] > 0 and values["div_k2d_gt"] > 0
     assert record["metrics"]["fid_k2d"]["counts"]["videos_pred"] == 4
+
+
+def test_dimension_constant_in_ground_truth_keeps_its_units():
+    """Bailando divides a dimension that is constant over the ground truth by 1e-10 (kept for the 3D metrics);
+    the 2D variants keep it in its own units, so one such dimension cannot outweigh all others."""
+    from evalkit.motion.metrics import MIN_STD_2D, normalize_by_gt
+
+    rng = np.random.default_rng(0)
+    gt = rng.normal(size=(6, 3))
+    gt[:, 1] = 0.0  # e.g. "wrist above the head" never happens in the ground truth
+    pred = rng.normal(size=(5, 3))
+    pred[:, 1] = 0.2
+    g3, p3 = normalize_by_gt(gt, pred)
+    g2, p2 = normalize_by_gt(gt, pred, MIN_STD_2D)
+    assert p3[0, 1] == pytest.approx(0.2 / 1e-10)
+    np.testing.assert_allclose(p2[:, 1], 0.2)
+    np.testing.assert_allclose(p2[:, [0, 2]], p3[:, [0, 2]], rtol=1e-9)
+    np.testing.assert_allclose(g2[:, 1], 0.0)

@@ -79,7 +79,7 @@ class _Motion2D(Metric):
         return row
 
     def _normalised(self) -> tuple[np.ndarray, np.ndarray] | None:
-        from evalkit.motion.metrics import normalize_by_gt
+        from evalkit.motion.metrics import MIN_STD_2D, normalize_by_gt
 
         pred, gt = self._state["pred_feats"], self._state["gt_feats"]
         self._last = {"n": {"pred": len(pred), "gt": len(gt)}, "warnings": []}
@@ -91,7 +91,7 @@ class _Motion2D(Metric):
             self._last["warnings"].append(
                 f"{self.name} on {len(pred)} / {len(gt)} videos for {self.dims} feature dimensions: singular "
                 "covariances; compare only at equal set sizes")
-        g, p = normalize_by_gt(gt, pred)
+        g, p = normalize_by_gt(gt, pred, MIN_STD_2D)
         return p, g
 
     def _warn(self) -> None:

@@ -1,7 +1,8 @@
 """Bailando's set metrics (``utils/metrics_new.py``) on per-sequence feature vectors.
 
 * Normalisation: both sets by the ground truth's per-dimension mean and population std (+1e−10), in the
-  features' float32 — a dimension constant over the ground truth is divided by 1e−10, as there.
+  features' float32 — a dimension constant over the ground truth is divided by 1e−10, as there (the 2D
+  variants, evalkit's own definition, keep such a dimension in its units: ``min_std``).
 * FID: Fréchet distance with Σ by ``np.cov`` (N−1) in float64, the mean term in the features' float32 (as
   the reference computes it), tr sqrtm(Σ_pred Σ_gt) by ``scipy.linalg.sqrtm`` with Bailando's 1e−5 retry
   only when the root is not finite, real part (the reference returns a complex number whose real part is
@@ -20,12 +21,17 @@ from evalkit.errors import EvalkitError
 from evalkit.metrics.frechet import trace_sqrt_scipy
 
 STD_EPS = 1e-10
+MIN_STD_2D = 1e-6  # evalkit's 2D variants: ground-truth dimensions flatter than this are not rescaled
 RETRY_EPS = 1e-5  # Bailando's calc_fid (pytorch-fid uses 1e-6)
 
 
-def normalize_by_gt(gt: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def normalize_by_gt(gt: np.ndarray, pred: np.ndarray, min_std: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Bailando's: (f − mean_gt) / (std_gt + 1e−10). With ``min_std`` (evalkit's 2D variants) a dimension
+    whose ground-truth std is below it keeps its own units instead of being divided by ~1e−10, where any
+    deviation of the generated set would outweigh every other dimension."""
     mean, std = gt.mean(axis=0), gt.std(axis=0)
-    return (gt - mean) / (std + STD_EPS), (pred - mean) / (std + STD_EPS)
+    scale = std + STD_EPS if min_std is None else np.where(std < min_std, 1.0, std)
+    return (gt - mean) / scale, (pred - mean) / scale
 
 
 def fid(pred: np.ndarray, gt: np.ndarray, what: str = "features") -> dict[str, float]:

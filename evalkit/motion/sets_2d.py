@@ -7,7 +7,7 @@ import numpy as np
 
 from evalkit.errors import EvalkitError
 from evalkit.motion.features_2d import features_2d
-from evalkit.motion.metrics import diversity, frechet_eigh, normalize_by_gt
+from evalkit.motion.metrics import MIN_STD_2D, diversity, frechet_eigh, normalize_by_gt
 
 
 def pose_track(joints: np.ndarray, fps: float):
@@ -33,8 +33,8 @@ def set_scores_2d(sets: dict[str, list[np.ndarray]], fps: float, reference: str)
     gk, gg, _ = feats[reference]
     out = {}
     for name, (k, g, dropped) in feats.items():
-        gk_n, k_n = normalize_by_gt(gk, k)
-        gg_n, g_n = normalize_by_gt(gg, g)
+        gk_n, k_n = normalize_by_gt(gk, k, MIN_STD_2D)
+        gg_n, g_n = normalize_by_gt(gg, g, MIN_STD_2D)
         out[name] = {"fid_k2d": frechet_eigh(k_n, gk_n), "fid_g2d": frechet_eigh(g_n, gg_n),
                      "div_k2d": diversity(k_n), "div_k2d_gt": diversity(gk_n), "n": len(k), "unusable": dropped}
     return out
