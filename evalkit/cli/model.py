@@ -38,8 +38,12 @@ def register(app: typer.Typer) -> None:
         export: Optional[Path] = typer.Option(None, "--export", help="Also write the result here as fp16 safetensors."),
         jobs: int = typer.Option(1, "--jobs", "-j", help="Processes for loading clips."),
         seed: int = typer.Option(0, "--seed"),
+        route: Optional[str] = typer.Option(None, "--route", help="m2p: keypoints (the committed tiny's) or paper "
+                                                                   "(M2PEnc's guidance drives stages 2 and 3)."),
     ) -> None:
         """Train the m2p reference model (resumable; progress and losses in <out>/stage<N>/)."""
+        if model == "posedit" and route is not None:
+            raise EvalkitError("--route is an m2p option", hint="posedit has one route: vae, then dit")
         if model == "posedit":  # its own trainer (models/posedit/train.py); --weights is m2p-only
             from evalkit.models.posedit.train import train_cli
 
@@ -55,7 +59,7 @@ def register(app: typer.Typer) -> None:
         from evalkit.models.m2p.train import TrainOptions, export as export_ckpt, parse_stages, run_stages
 
         stages = parse_stages(stage)
-        cfg = get_config(config)
+        cfg = get_config(config, route=route)
         out = out or Path("runs") / f"m2p-{config}"
         if config == "full" and init is None and not (out / "latest.safetensors").is_file() and not resume:
             if weights is None:

@@ -13,6 +13,9 @@ from dataclasses import asdict, dataclass, field, replace
 from evalkit.errors import EvalkitError
 
 
+ROUTES = ("keypoints", "paper")
+
+
 @dataclass(frozen=True)
 class StageRecipe:
     steps: int
@@ -47,6 +50,10 @@ class M2PConfig:
     cfg_scale: float = 2.5
     init_strength: float = 1.0  # < 1: sampling starts from the reference latent noised to this level (SDEdit)
     guidance_source: str = "m2penc"  # denoiser guidance at inference: M2PEnc's features, or "keypoints" (drawn)
+    # what the denoiser learns from in stage 2: the true maps through the guidance encoders ("keypoints": at
+    # inference the skeleton drawn from M2PEnc's keypoints, or M2PEnc's features with guidance_source="m2penc"),
+    # or the frozen M2PEnc's guidance features ("paper": seed paper 1's route; stage 3 and inference use them too)
+    route: str = "keypoints"
     guidance_dropout: float = 0.0  # stages 2/3: share of samples whose non-skeleton maps are zeroed (keypoints)
     keypoint_anchor: int = 24  # keypoints mode: frames of the moving average that places the joints (readout)
     uncond_ratio: float = 0.1  # training dropout of the reference (CLIP + reference U-Net) condition
@@ -89,6 +96,15 @@ class M2PConfig:
             raise EvalkitError(f"config '{self.name}' has no recipe for stage {stage}",
                                hint=f"stages: {', '.join(sorted(self.recipes))}")
         return StageRecipe(**self.recipes[str(stage)])
+
+    def for_route(self, route: str) -> "M2PConfig":
+        """This config on ``route``: "paper" drives the denoiser with M2PEnc's guidance features in stages 2 and 3
+        and at inference (no drawn skeleton, no map dropout); "keypoints" is the config as it is."""
+        if route not in ROUTES:
+            raise EvalkitError(f"unknown m2p route '{route}'", hint=f"choose from: {', '.join(ROUTES)}")
+        if route == "keypoints":
+            return replace(self, route=route)
+        return replace(self, route=route, guidance_source="m2penc", guidance_dropout=0.0)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -212,8 +228,10 @@ MICRO = TINY.with_overrides(
 CONFIGS = {"tiny": TINY, "full": FULL, "micro": MICRO}
 
 
-def get_config(name: str, **overrides) -> M2PConfig:
+def get_config(name: str, route: str | None = None, **overrides) -> M2PConfig:
+    """A copy of the config ``name``, on ``route`` when given (``M2PConfig.for_route``), with fields replaced."""
     if name not in CONFIGS:
         raise EvalkitError(f"unknown m2p config '{name}'", hint=f"choose from: {', '.join(CONFIGS)}")
     cfg = copy.deepcopy(CONFIGS[name])
-    return cfg.with_overrides(**overrides) if overrides else cfg
+    cfg = cfg.with_overrides(**overrides) if overrides else cfg
+    return cfg.for_route(route) if route else cfg

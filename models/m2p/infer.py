@@ -140,7 +140,7 @@ class M2PSampler:
         ``guidance`` (1, C_guid, N, h, w) replaces M2PEnc's guidance features (e.g. from rendered maps);
         ``guidance_source="keypoints"`` makes it from M2PEnc's keypoints (``keypoint_guidance``; ``keypoint_anchor``
         overrides the config's readout window; ``reference_keypoints`` (17, 3) in the model's frame map them onto the
-        reference's body)."""
+        reference's body); with M2PEnc's own guidance, an M2PEnc that reads the reference pose reads them."""
         m, cfg = self.model, self.cfg
         if guidance is None and (guidance_source or cfg.guidance_source) == "keypoints":
             from .keypoint_guidance import keypoint_guidance
@@ -148,6 +148,12 @@ class M2PSampler:
             guidance = keypoint_guidance(m, music, keypoint_anchor, reference_keypoints)
         if guidance is not None:  # moved once, not in every window of every step
             guidance = guidance.to(self.device, self.dtype)
+        ref_pose = None  # M2PEnc's own guidance: the reference's pose in latent pixels, for an M2PEnc that reads it
+        if guidance is None and reference_keypoints is not None and m.m2penc.reads_reference_pose:
+            from .data import reference_latent_keypoints
+
+            ref_pose = torch.as_tensor(reference_latent_keypoints(reference_keypoints, (cfg.size, cfg.size),
+                                                                  cfg.latent_size), device=self.device)[None]
         scale = cfg.cfg_scale if cfg_scale is None else cfg_scale
         strength = cfg.init_strength if init_strength is None else init_strength
         n = int(music.shape[0])
@@ -161,7 +167,7 @@ class M2PSampler:
                 return guidance[:, :, start:start + length]
             key = (start, length)
             if key not in guid_cache:  # M2PEnc does not depend on t: once per window
-                guid_cache[key] = m.m2penc(feats[:, start:start + length].to(self.dtype))[0]
+                guid_cache[key] = m.m2penc(feats[:, start:start + length].to(self.dtype), reference=ref_pose)[0]
             return guid_cache[key]
 
         def denoise(x, t, starts):

@@ -133,6 +133,22 @@ def body_measure(kp: np.ndarray) -> np.ndarray | None:
     return np.array([hips[:, 0].mean(), feet, feet - head])
 
 
+COCO_FLIP = (0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15)  # each joint's other side
+
+
+def face_the_camera(kp: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(17, 3) keypoints of a reference image → the same body seen from the front, and whether its sides were
+    swapped. A pose estimator cannot tell a faceless figure's front from its back (BlazePose mirrors SDGPip's
+    dancers: 31 px from the true joints at 256², 3.8 px swapped); M2PEnc learned only dancers facing the camera,
+    whose left shoulder and hip lie on the image's right. Where both visible pairs say the other way, the sides
+    are swapped; a body with neither pair visible is left as it is."""
+    kp = np.asarray(kp, np.float64)
+    votes = [kp[left, 0] - kp[right, 0] for left, right in ((5, 6), (11, 12)) if kp[left, 2] > 0 and kp[right, 2] > 0]
+    if votes and all(v < 0 for v in votes):
+        return kp[list(COCO_FLIP)].copy(), True
+    return kp, False
+
+
 @lru_cache(maxsize=1)
 def sdgpip_body_prior(dancers: int = 256) -> tuple[float, float, float]:
     """The average SDGPip dancer's relaxed stance (what a music-only M2PEnc trained on SDGPip draws): mean hip
@@ -194,9 +210,16 @@ def keypoint_guidance(model, feats, anchor_frames: int | None = None,
     ``anchor_frames``: the heatmap readout's moving average (default ``cfg.keypoint_anchor``; unused when M2PEnc
     regresses keypoints); ``reference_keypoints`` (17, 3) in the model's frame: the keypoints are first mapped onto
     the reference's body (``retarget``; left as they are when its body cannot be measured)."""
+    return skeleton_guidance(model, reference_body_keypoints(model, feats, anchor_frames, reference_keypoints))
+
+
+@torch.no_grad()
+def skeleton_guidance(model, keypoints: np.ndarray) -> torch.Tensor:
+    """(T, K, 3) keypoints (x, y, visible) in pixels of the model's frame → guidance (1, C_guid, T, s, s): their
+    skeleton drawn as the training maps, through the guidance encoders with every other map zero. Any pose
+    source can drive the denoiser this way (M2PEnc's keypoints, posedit's poses)."""
     cfg = model.cfg
-    kp = reference_body_keypoints(model, feats, anchor_frames, reference_keypoints)
-    skel = render_skeletons(kp, cfg.size)
+    skel = render_skeletons(keypoints, cfg.size)
     param = next(model.guidance.parameters())
     skel = skel.to(param.device, param.dtype)
     name = skeleton_type(cfg.guidance_types)

@@ -6,14 +6,12 @@ Parts (attribute = state-dict prefix): ``vae`` (AutoencoderKL), ``image_encoder`
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from evalkit.errors import EvalkitError
-
+from .. import checkpoint_file
 from .clip import ImageEncoder
 from .config import M2PConfig
 from .guidance import GuidanceEncoders
@@ -95,10 +93,6 @@ class M2PModel(nn.Module):
 def save_checkpoint(model: M2PModel, path: str | Path, meta: dict | None = None,
                     dtype: torch.dtype | None = None) -> Path:
     """All weights in one safetensors file; the config and ``meta`` (stages done, step…) in its metadata."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {}
     for key, value in model.state_dict().items():
         if key.endswith("pos_embed.pe"):  # fixed sinusoids, rebuilt by the constructor
@@ -106,30 +100,20 @@ def save_checkpoint(model: M2PModel, path: str | Path, meta: dict | None = None,
         value = value.detach().cpu()
         if dtype is not None and value.is_floating_point():
             value = value.to(dtype)
-        tensors[key] = value.contiguous()
-    metadata = {"format": FORMAT, "config": model.cfg.to_json(), "meta": json.dumps(meta or {})}
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    save_file(tensors, str(tmp), metadata=metadata)
-    tmp.replace(path)
-    return path
+        tensors[key] = value
+    return checkpoint_file.write(path, tensors, FORMAT, model.cfg.to_json(), meta)
 
 
-def read_checkpoint(path: str | Path) -> tuple[M2PConfig, dict, dict[str, torch.Tensor]]:
-    from safetensors import safe_open
+def read_checkpoint(path: str | Path, tensors: bool = True) -> tuple[M2PConfig, dict, dict[str, torch.Tensor]]:
+    """(config, meta, tensors) of an m2p checkpoint; ``tensors=False`` reads only the header (tensors {})."""
+    config, meta, weights = checkpoint_file.read(path, FORMAT, "m2p", tensors=tensors,
+                                                 hint="train one with `evalkit train m2p`, or pass --checkpoint")
+    return M2PConfig.from_json(config), meta, weights
 
-    path = Path(path)
-    if not path.is_file():
-        raise EvalkitError("m2p checkpoint not found", path=path,
-                           hint="train one with `evalkit train m2p`, or pass --checkpoint")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as err:
-        raise EvalkitError(f"cannot read safetensors ({type(err).__name__})", path=path) from None
-    if metadata.get("format") != FORMAT:
-        raise EvalkitError(f"not an m2p checkpoint (format {metadata.get('format')!r})", path=path)
-    return M2PConfig.from_json(metadata["config"]), json.loads(metadata.get("meta", "{}")), tensors
+
+def checkpoint_config(path: str | Path) -> M2PConfig:
+    """The config a checkpoint was built and trained with (its route included), without loading the weights."""
+    return read_checkpoint(path, tensors=False)[0]
 
 
 def load_checkpoint(path: str | Path, device="cpu", dtype: torch.dtype = torch.float32,
@@ -142,14 +126,6 @@ def load_checkpoint(path: str | Path, device="cpu", dtype: torch.dtype = torch.f
 
 
 def load_state(model: M2PModel, tensors: dict[str, torch.Tensor], source) -> None:
-    expected = {k for k in model.state_dict() if not k.endswith("pos_embed.pe")}
-    missing, extra = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
-    if missing or extra:
-        raise EvalkitError(f"checkpoint does not match the model: {len(missing)} missing (e.g. {missing[:2]}), "
-                           f"{len(extra)} unexpected (e.g. {extra[:2]})", path=source)
     state = model.state_dict()
-    for key, value in tensors.items():
-        if state[key].shape != value.shape:
-            raise EvalkitError(f"shape of {key}: checkpoint {tuple(value.shape)} vs model {tuple(state[key].shape)}",
-                               path=source)
+    checkpoint_file.check_match(state, tensors, source, [k for k in state if not k.endswith("pos_embed.pe")])
     model.load_state_dict({**state, **{k: v.to(state[k].dtype) for k, v in tensors.items()}}, strict=True)

@@ -21,7 +21,7 @@ import torch
 
 from evalkit.errors import EvalkitError
 
-from .data import _read_image, resize_square, square_crop_box, square_pixels, to_unit
+from .data import _read_image, frame_indices, resize_square, square_crop_box, square_pixels, to_unit
 from .infer import M2PSampler, model_frames, retime
 from .keypoint_guidance import SOURCES
 from .music import music_features
@@ -125,6 +125,33 @@ class M2PPipeline:
         lat = self.sampler.latents(feats, ref_t, seed, self.steps, self.cfg_scale, continuation, progress,
                                    self.init_strength, guidance_source=self.guidance_source,
                                    keypoint_anchor=self.keypoint_anchor, reference_keypoints=ref_kp)
+        return self._frames(lat, ref, ref_t, fps, num_frames)
+
+    def render_poses(self, keypoints: np.ndarray, reference_image, num_frames: int, fps: float,
+                     seed: int = 0) -> np.ndarray:
+        """Poses → video without music: ``keypoints`` (T ≥ num_frames, 17, 3) COCO-17 (x, y, visible) in the
+        reference image's pixels at ``fps`` are taken at the model's frame rate (nearest frame), drawn as skeleton
+        maps in the model's frame and drive the denoiser (``keypoint_guidance.skeleton_guidance``); uint8
+        (num_frames, H, W, 3) at ``fps``. The pose-to-video half of a two-stage pipeline (posedit+m2p)."""
+        from .keypoint_guidance import skeleton_guidance
+
+        if num_frames < 1 or fps <= 0 or len(keypoints) < num_frames:
+            raise EvalkitError(f"need num_frames ≥ 1, fps > 0 and a pose per frame, got {num_frames}, {fps}, "
+                               f"{len(keypoints)} poses")
+        ref = load_reference(reference_image)
+        idx = frame_indices(num_frames, fps, self.cfg.fps)
+        kp = np.array(np.asarray(keypoints, np.float64)[idx], copy=True)
+        kp[..., 0], kp[..., 1] = square_pixels(kp, ref.shape[:2], self.cfg.size)
+        shown = np.isfinite(kp).all(-1) & (kp[..., 2] > 0)
+        kp[~shown] = 0.0  # draw_skeleton skips joints with visibility 0
+        ref_t = to_unit(torch.from_numpy(resize_square(ref, self.cfg.size))).permute(2, 0, 1)
+        guidance = skeleton_guidance(self.sampler.model, kp)
+        lat = self.sampler.latents(np.zeros((len(idx), self.cfg.music_dim), np.float32), ref_t, seed, self.steps,
+                                   self.cfg_scale, init_strength=self.init_strength, guidance=guidance)
+        return self._frames(lat, ref, ref_t, fps, num_frames)
+
+    def _frames(self, lat, ref: np.ndarray, ref_t: torch.Tensor, fps: float, num_frames: int) -> np.ndarray:
+        """Latents at the model's rate and size → uint8 frames at ``fps`` in the reference image's frame."""
         frames = retime(self.sampler.decode(lat), self.cfg.fps, fps, num_frames)
         if self.keep_reference is None:
             return paste_square(frames, ref)
@@ -136,22 +163,28 @@ class M2PPipeline:
 
     @property
     def uses_reference_keypoints(self) -> bool:
-        """Whether ``generate`` reads ``reference_keypoints`` (keypoint guidance with ``retarget`` on)."""
-        return self.retarget and self.keypoint_guided
+        """Whether ``generate`` reads ``reference_keypoints``: keypoint guidance with ``retarget`` on, or M2PEnc's
+        own guidance from an M2PEnc that reads the reference pose (the paper route on ``tiny``)."""
+        if self.keypoint_guided:
+            return self.retarget
+        return self.sampler.model.m2penc.reads_reference_pose
 
     def reference_keypoints(self, keypoints, hw: tuple[int, int]) -> np.ndarray | None:
         """The reference's keypoints in the model's frame (its centre square at ``cfg.size``), or None; records in
-        ``last_retarget`` what happens: 'reference body', 'off', 'no reference keypoints', 'not measurable' or
-        None (not keypoint guidance)."""
+        ``last_retarget`` what happens: 'reference body', 'off', 'no reference keypoints', 'not measurable',
+        'm2penc reads reference' (M2PEnc's own guidance) or None (neither path reads them)."""
         from .keypoint_guidance import body_measure
 
-        if not self.keypoint_guided:
-            self.last_retarget = None
+        if not self.uses_reference_keypoints:
+            self.last_retarget = "off" if self.keypoint_guided else None
             return None
-        if not self.retarget or keypoints is None:
-            self.last_retarget = "off" if not self.retarget else "no reference keypoints"
+        if keypoints is None:
+            self.last_retarget = "no reference keypoints"
             return None
         kp = np.array(keypoints, np.float64, copy=True).reshape(17, 3)
         kp[:, 0], kp[:, 1] = square_pixels(kp, hw, self.cfg.size)
-        self.last_retarget = "reference body" if body_measure(kp) is not None else "not measurable"
+        if not self.keypoint_guided:
+            self.last_retarget = "m2penc reads reference"
+        else:
+            self.last_retarget = "reference body" if body_measure(kp) is not None else "not measurable"
         return kp

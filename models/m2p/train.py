@@ -12,7 +12,15 @@ Stages (paper numbering; ``0`` is the tiny model's own VAE, which the full model
   + λ·MSE to keypoint heatmaps. Its teacher is stage 2's guidance encoders, so for ``tiny`` stage 2 runs
   first; ``full`` has CHAMP's pretrained encoders.
 * 3 — temporal stage: motion modules + M2PEnc jointly, loss 0.5·L_diffusion + 0.5·L_M2PEnc, the denoiser
-  driven by M2PEnc's guidance (so music reaches the video end to end).
+  driven by M2PEnc's guidance (so music reaches the video end to end), or by the true skeleton with
+  ``guidance_source="keypoints"`` (the keypoint route: M2PEnc's keypoints are drawn at inference).
+
+The config's ``route`` says what the denoiser learns from. ``"keypoints"`` (the committed ``tiny``): stage 2 on
+the true maps. ``"paper"`` (seed paper 1): stage 2 with M2PEnc frozen and in the loop — the denoiser learns from
+M2PEnc's guidance features for the frame (M2PEnc reads a window of ``cfg.window`` frames of music around it and
+sits in eval mode, as at inference), never from the true maps — and stage 3 as above with M2PEnc's guidance.
+M2PEnc must be trained first (stage 1), so the paper route's order is 1, 2, 3 (``tiny``: after a keypoint-route
+stage 2 has trained the guidance encoders that teach stage 1).
 
 Every stage writes ``<out>/stage<N>/``: ``last.safetensors`` (weights), ``train_state.pt`` (optimizer,
 random generator, step, elapsed time), ``log.csv`` (losses), ``loss.png``; when it finishes,
@@ -41,10 +49,14 @@ from .m2penc import m2penc_loss
 from .model import M2PModel, load_checkpoint, load_state, read_checkpoint, save_checkpoint
 from .scheduler import add_noise, diffusion_loss, make_scheduler
 from .unet import motion_parameters, spatial_parameters
-from ..trainlog import flush_log, plot_curves, plot_log, progress_bar, start_log
+from ..trainlog import plot_curves, plot_log
+from ..training import (StageLog, init_source, load_train_state, mixed_precision, optimizer_step, save_train_state,
+                        stage_folder, with_recipe)
 
 STAGE_NAMES = {0: "vae", 1: "m2penc", 2: "image", 3: "temporal"}
 PREREQUISITES = {0: (), 2: ("0",), 1: ("2",), 3: ("1", "2")}
+PAPER_PREREQUISITES = {**PREREQUISITES, 2: ("0", "1")}  # stage 2 reads a trained M2PEnc
+STAGE3_WEIGHTS = (0.5, 0.5)  # L_total = 0.5·L_pix + 0.5·L_guid (seed paper 1; L_pix is the latent v-loss here)
 PART_NAMES = {0: ("rec_mse", "lpips_vgg"), 1: ("guid_mse", "heat_mse"), 2: ("v_loss", "keep_frac"),
               3: ("diffusion", "m2penc")}
 
@@ -81,8 +93,9 @@ def trainable_parameters(model: M2PModel, stage: int) -> list[nn.Parameter]:
     if stage == 1:
         return list(model.m2penc.parameters())
     if stage == 2:
-        params = (list(model.guidance.parameters()) + list(model.reference_unet.parameters())
-                  + spatial_parameters(model.denoiser.unet))
+        params = list(model.reference_unet.parameters()) + spatial_parameters(model.denoiser.unet)
+        if model.cfg.route != "paper":  # on the paper route the guidance encoders are not in the loop
+            params = list(model.guidance.parameters()) + params
         if model.cfg.train_image_encoder:
             params += list(model.image_encoder.parameters())
         return params
@@ -97,6 +110,22 @@ def set_trainable(model: M2PModel, stage: int) -> list[nn.Parameter]:
     for p in model.parameters():
         p.requires_grad_(id(p) in ids)
     return params
+
+
+def frozen_modes(model: M2PModel, stage: int) -> None:
+    """A frozen module in the loop runs as at inference: the paper route's stage-2 M2PEnc without dropout."""
+    if stage == 2 and model.cfg.route == "paper":
+        model.m2penc.eval()
+
+
+def stage_dir_name(cfg: M2PConfig, stage: int) -> str:
+    """``stage<N>``, and ``stage<N>-paper`` for the paper route's stages 2 and 3: on ``tiny`` the paper route
+    re-runs stage 2 after the keypoint route's, in the same run folder."""
+    return f"stage{stage}-paper" if cfg.route == "paper" and stage in (2, 3) else f"stage{stage}"
+
+
+def paper_image_stage(cfg: M2PConfig, stage: int) -> bool:
+    return stage == 2 and cfg.route == "paper"
 
 
 class StageLoss(nn.Module):
@@ -154,9 +183,19 @@ class StageLoss(nn.Module):
         return drop_maps(b["guidance"], skeleton, None if all_dropped else b["drop"])
 
     def _stage2(self, b):
-        guid = self.model.guidance(self._maps(b))
+        if self.model.cfg.route == "paper":
+            guid, b = self._frozen_m2penc(b), {**b, "frames": _pick(b["frames"], b["pick"])}
+        else:
+            guid = self.model.guidance(self._maps(b))
         loss = self._diffusion(b, guid, grad_reference=True)
         return loss, loss.detach(), b["keep"].float().mean()
+
+    def _frozen_m2penc(self, b):
+        """The paper route's stage-2 guidance: the frozen M2PEnc on the music window (and the reference pose, for
+        an M2PEnc that reads it), at each sample's picked frame — (B, C_guid, 1, s, s). The true maps are not read."""
+        with torch.no_grad():
+            guid = self.model.m2penc(b["music"], reference=b.get("reference_kp"))[0]
+        return _pick(guid, b["pick"])
 
     def _teacher(self, b):
         with torch.no_grad():
@@ -180,14 +219,23 @@ class StageLoss(nn.Module):
             with torch.no_grad():
                 guid = self.model.guidance(self._maps(b, all_dropped=True))
         l_diff = self._diffusion(b, guid, grad_reference=False)
-        return 0.5 * l_diff + 0.5 * l_m2p, l_diff.detach(), l_m2p.detach()
+        w_pix, w_guid = STAGE3_WEIGHTS
+        return w_pix * l_diff + w_guid * l_m2p, l_diff.detach(), l_m2p.detach()
+
+
+def _pick(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """(B, C, F, …) → (B, C, 1, …): frame ``index[i]`` of sample i."""
+    return x[torch.arange(x.shape[0], device=x.device), :, index.to(x.device)].unsqueeze(2)
 
 
 def draw_batch(data: ClipSet, cfg: M2PConfig, stage: int, n: int, frames: int, gen: torch.Generator,
                device) -> dict:
-    """Data plus every random number the stage's forward needs, all from ``gen`` (on the data's device)."""
-    motion = stage in (1, 3)
-    b = data.batch(n, frames, gen, guidance=stage != 0, motion=motion)
+    """Data plus every random number the stage's forward needs, all from ``gen`` (on the data's device). The paper
+    route's stage 2 draws ``cfg.window`` frames of music (M2PEnc's context) and no guidance maps, then picks the
+    frame it trains on."""
+    paper = paper_image_stage(cfg, stage)
+    b = data.batch(n, cfg.window if paper else frames, gen, guidance=stage != 0 and not paper,
+                   motion=stage in (1, 3) or paper)
     dev = data.device
     if stage == 0:
         b["eps"] = torch.randn((n, cfg.vae["latent_channels"], cfg.latent_size, cfg.latent_size),
@@ -200,6 +248,8 @@ def draw_batch(data: ClipSet, cfg: M2PConfig, stage: int, n: int, frames: int, g
         b["keep"] = torch.rand(n, generator=gen, device=dev) >= cfg.uncond_ratio
         if cfg.guidance_dropout > 0:  # drawn only then, so older runs resume with the same batches
             b["drop"] = torch.rand(n, generator=gen, device=dev) < cfg.guidance_dropout
+    if paper:
+        b["pick"] = torch.randint(0, cfg.window, (n,), generator=gen, device=dev)
     return _to(b, device)
 
 
@@ -241,13 +291,24 @@ def start_model(cfg: M2PConfig, opts: TrainOptions, device) -> tuple[M2PModel, d
         raise EvalkitError("initial checkpoint not found", path=opts.init)
     else:
         model, meta = M2PModel(cfg), {"stages": []}
-    done = [str(s) for s in meta.get("stages", [])]
-    missing = [s for s in PREREQUISITES[opts.stage] if s not in done]
-    if missing:
-        raise EvalkitError(f"stage {opts.stage} needs stage(s) {', '.join(missing)} first "
-                           f"(done: {', '.join(done) or 'none'})", path=init,
-                           hint="tiny order: 0 (VAE), 2 (image; trains the guidance encoders that teach stage 1), 1, 3")
+    check_prerequisites(cfg, opts.stage, meta, init)
     return model.to(device), meta
+
+
+def check_prerequisites(cfg: M2PConfig, stage: int, meta: dict, source) -> None:
+    """The stages a stage builds on must be in the checkpoint; the paper route's stage 3 also needs its stage 2
+    on the paper route (a denoiser that learned from M2PEnc's guidance, not from the true maps)."""
+    done = [str(s) for s in meta.get("stages", [])]
+    paper = cfg.route == "paper"
+    missing = [s for s in (PAPER_PREREQUISITES if paper else PREREQUISITES)[stage] if s not in done]
+    if paper and stage == 3 and "2" in done and meta.get("stage2", {}).get("route") != "paper":
+        missing.append("2 (paper route)")
+    if missing:
+        hint = ("paper route: stage 1 (M2PEnc) first, then 2 and 3 with --route paper, e.g. --init a trained tiny "
+                "checkpoint --stage 2,3" if paper else
+                "tiny order: 0 (VAE), 2 (image; trains the guidance encoders that teach stage 1), 1, 3")
+        raise EvalkitError(f"stage {stage} needs stage(s) {', '.join(missing)} first "
+                           f"(done: {', '.join(done) or 'none'})", path=source, hint=hint)
 
 
 def carry_m2penc(model: M2PModel, ck_cfg: M2PConfig, cfg: M2PConfig, tensors: dict, meta: dict,
@@ -291,22 +352,17 @@ def train_stage(cfg: M2PConfig, data: ClipSet, opts: TrainOptions) -> dict:
     recipe = cfg.recipe(stage)
     steps, batch_n = opts.steps or recipe.steps, opts.batch or recipe.batch
     lr = opts.lr or recipe.lr
-    mp = opts.mixed_precision or ("bf16" if torch.cuda.is_available() else "no")
+    mp = mixed_precision(opts.mixed_precision)
     acc = Accelerator(mixed_precision=mp,
                       kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
-    stage_dir = Path(opts.out) / f"stage{stage}"
-    state_file = stage_dir / "train_state.pt"
-    if state_file.exists() and not opts.resume:
-        raise EvalkitError("this stage already has a training state", path=state_file,
-                           hint="pass --resume to continue it, or choose another --out")
-    if opts.resume and not state_file.exists():
-        raise EvalkitError("nothing to resume", path=state_file, hint="run the stage without --resume first")
-    stage_dir.mkdir(parents=True, exist_ok=True)
+    stage_dir = Path(opts.out) / stage_dir_name(cfg, stage)
+    state_file = stage_folder(stage_dir, opts.resume)
 
     if opts.resume:
         model, meta = load_checkpoint(stage_dir / "last.safetensors", device=acc.device)
     else:
         model, meta = start_model(cfg, opts, acc.device)
+        meta["stage_init"] = init_source(opts.init, Path(opts.out) / "latest.safetensors")
     model.train()
     if stage in (1, 3) and "music_stats" not in meta:  # standardisation of the music features
         mean, std = data.music_stats()
@@ -321,21 +377,19 @@ def train_stage(cfg: M2PConfig, data: ClipSet, opts: TrainOptions) -> dict:
             print(f"{lacking} of {len(data.clips)} clips have no reference keypoints; a batch holding one reads "
                   f"the training mean reference instead", flush=True)
     params = set_trainable(model, stage)
+    frozen_modes(model, stage)
     loss_mod = StageLoss(model, stage)
     optim = torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
     gen = torch.Generator(device=data.device).manual_seed(opts.seed * 1000 + stage * 10 + acc.process_index)
     step, elapsed = 0, 0.0
     if opts.resume:
-        st = torch.load(state_file, map_location="cpu", weights_only=True)
-        optim.load_state_dict(st["optimizer"])
-        gen.set_state(st["generator"])
+        st = load_train_state(state_file, optim, gen)
         step, elapsed = int(st["step"]), float(st["elapsed"])
     loss_mod, optim = acc.prepare(loss_mod, optim)
     frames = recipe.frames
-
-    log_path = stage_dir / "log.csv"
-    start_log(log_path, opts.resume)
-    bar = progress_bar(acc.is_main_process and opts.progress, f"stage {stage} ({STAGE_NAMES[stage]})", steps, step)
+    title = f"stage {stage} ({STAGE_NAMES[stage]})"
+    log = StageLog(stage_dir / "log.csv", opts.resume, acc.is_main_process, opts.progress, title, steps, step,
+                   opts.log_every)
 
     def save(final: bool):
         acc.wait_for_everyone()
@@ -343,62 +397,44 @@ def train_stage(cfg: M2PConfig, data: ClipSet, opts: TrainOptions) -> dict:
             return
         run_meta = {**meta, "stage_in_progress": stage, "step": step}
         save_checkpoint(model, stage_dir / "last.safetensors", run_meta)
-        torch.save({"optimizer": optim.state_dict(),
-                    "generator": gen.get_state(), "step": step,
-                    "elapsed": elapsed}, state_file)
-        plot_log(log_path, stage_dir / "loss.png", f"stage {stage} ({STAGE_NAMES[stage]})", part_names(stage, model))
+        save_train_state(state_file, optim, gen, step, elapsed)
+        plot_log(log.path, stage_dir / "loss.png", title, part_names(stage, model))
 
     t0 = time.perf_counter() - elapsed
     budget_s = opts.max_minutes * 60 if opts.max_minutes else None
-    rows, stopped_by_time, last, start_step = [], False, {}, step
+    stopped_by_time, start_step = False, step
     while step < steps:
         lr_now = lr * lr_factor(step, steps, time.perf_counter() - t0, budget_s)
         for group in optim.param_groups:
             group["lr"] = lr_now
         b = draw_batch(data, cfg, stage, batch_n, frames, gen, acc.device)
         torch.manual_seed(opts.seed * 100_003 + stage * 10_007 + step * 8 + acc.process_index)  # dropout: resumable
-        with acc.autocast():
-            loss, pa, pb = loss_mod(b)
-        if not torch.isfinite(loss):
-            raise EvalkitError(f"stage {stage}: loss is {loss.item()} at step {step}",
-                               hint="lower --lr, or resume from the last checkpoint")
-        optim.zero_grad(set_to_none=True)
-        acc.backward(loss)
-        acc.clip_grad_norm_(params, 1.0)
-        optim.step()
+        loss, pa, pb = optimizer_step(acc, loss_mod, b, optim, params, f"stage {stage}", step)
         step += 1
         elapsed = time.perf_counter() - t0
-        last = {"loss": float(loss.detach()), "part_a": float(pa), "part_b": float(pb)}
-        rows.append([step, last["loss"], last["part_a"], last["part_b"], lr_now, round(elapsed, 3)])
-        if step % opts.log_every == 0 or step == steps:
-            flush_log(log_path, rows, acc.is_main_process)
-            rows = []
-        if bar:
-            bar[0].update(bar[1], completed=step, description=f"loss {last['loss']:.4f}")
+        log.add(step, loss, pa, pb, lr_now, elapsed)
         if budget_s and _all_agree(acc, elapsed > budget_s):
             stopped_by_time = True
             break
         if opts.stop_after and step - start_step >= opts.stop_after and step < steps:
-            flush_log(log_path, rows, acc.is_main_process)
+            log.flush()
             save(False)
-            if bar:
-                bar[0].stop()
+            log.close()
             return {"steps": step, "planned_steps": steps, "interrupted": True}
         if step % opts.save_every == 0 and step < steps:
             save(False)
-    flush_log(log_path, rows, acc.is_main_process)
-    if bar:
-        bar[0].stop()
+    log.close()
     if stage == 0:
         with torch.no_grad():
             model.latent_scale.fill_(latent_scale(model, data, gen, acc.device))
-    meta = {**meta, "stages": sorted(set(meta.get("stages", [])) | {str(stage)}),
-            f"stage{stage}": {"steps": step, "planned_steps": steps, "batch": batch_n, "lr": lr,
-                              "frames": frames, "seconds": round(elapsed, 1), "stopped_by_time": stopped_by_time,
-                              "processes": acc.num_processes, "mixed_precision": mp, "last": last}}
+    summary = {"steps": step, "planned_steps": steps, "batch": batch_n, "lr": lr, "frames": frames,
+               "route": cfg.route, "seconds": round(elapsed, 1), "stopped_by_time": stopped_by_time,
+               "processes": acc.num_processes, "mixed_precision": mp, "last": log.last}
+    meta = {**meta, "stages": sorted(set(meta.get("stages", [])) | {str(stage)}), f"stage{stage}": summary}
+    meta = with_recipe(meta, {"stage": stage, "route": cfg.route, "init": meta.pop("stage_init", "resumed run"),
+                              "steps": step, "batch": batch_n, "lr": lr, "seconds": summary["seconds"]})
     meta.pop("stage_in_progress", None)
     save(True)
-    summary = meta[f"stage{stage}"]
     if acc.is_main_process:
         save_checkpoint(model, Path(opts.out) / "latest.safetensors", meta)
         (stage_dir / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -444,6 +480,13 @@ def parse_stages(text: str) -> list[int]:
     return stages
 
 
+def clip_needs(cfg: M2PConfig, stages: list[int]) -> tuple[bool, bool]:
+    """Whether the clips must carry music + heatmaps, and guidance maps, for ``stages``: the paper route's stage 2
+    reads the music (M2PEnc) and no map."""
+    motion = any(s in (1, 3) or paper_image_stage(cfg, s) for s in stages)
+    return motion, any(s in (1, 3) or (s == 2 and not paper_image_stage(cfg, s)) for s in stages)
+
+
 def run_stages(cfg: M2PConfig, samples, stages: list[int], opts: TrainOptions, jobs: int = 1,
                echo=print) -> dict:
     """Load the clips once (on the GPU when there is one), then run ``stages`` in order.
@@ -451,8 +494,7 @@ def run_stages(cfg: M2PConfig, samples, stages: list[int], opts: TrainOptions, j
     from .data import ClipSet, load_clips
 
     samples = list(samples)
-    need_motion = any(s in (1, 3) for s in stages)
-    need_guidance = any(s in (1, 2, 3) for s in stages)
+    need_motion, need_guidance = clip_needs(cfg, stages)
     t0 = time.perf_counter()
     clips = load_clips(samples, cfg, need_motion, need_guidance, jobs,
                        progress=lambda d, n: echo(f"\rloading clips {d}/{n}", end="" if d < n else "\n"))
@@ -476,6 +518,8 @@ def run_stages(cfg: M2PConfig, samples, stages: list[int], opts: TrainOptions, j
 
 
 def plot_all(out: Path, stages=(0, 2, 1, 3)) -> Path | None:
-    """One PNG with the loss curve of every stage trained in ``out`` (README figure), in training order."""
-    return plot_curves([(f"stage {s} ({STAGE_NAMES[s]})", out / f"stage{s}" / "log.csv") for s in stages],
-                       out / "loss_curves.png", width=4.0)
+    """One PNG with the loss curve of every stage trained in ``out`` (README figure), in training order; the
+    paper route's stages after the keypoint route's."""
+    panels = [(f"stage {s} ({STAGE_NAMES[s]})", out / f"stage{s}" / "log.csv") for s in stages]
+    panels += [(f"stage {s} ({STAGE_NAMES[s]}, paper route)", out / f"stage{s}-paper" / "log.csv") for s in (2, 3)]
+    return plot_curves(panels, out / "loss_curves.png", width=4.0)

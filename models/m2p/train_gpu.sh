@@ -5,6 +5,8 @@
 #   models/m2p/train_gpu.sh train   # stages 0,2,1,3 within $MINUTES of training, export tiny.safetensors
 #                                   # (INIT=ckpt: warm start, e.g. the 128² tiny from the 64² checkpoint)
 #   models/m2p/train_gpu.sh eval    # 20-s continuity figure, M2PEnc pose sync, controls table (own / shifted / static)
+#   models/m2p/train_gpu.sh paper   # the paper route (stages 2, 3 with M2PEnc's guidance) from the committed tiny:
+#                                   # export tiny-paper.safetensors, the m2p-paper generator's checkpoint
 #   models/m2p/train_gpu.sh all     # the three in a row
 #
 # Each step stays under 10 minutes. Results land in models/m2p/ (checkpoint, loss curves, logs, results) and,
@@ -43,6 +45,20 @@ step_train() {
   ls -l "$CKPT"
 }
 
+step_paper() {
+  step_data
+  local run=${RUN}-paper
+  rm -rf "$run"; mkdir -p "$(dirname "$run")"
+  uv run evalkit train m2p --config tiny --route paper --stage 2,3 --data "$DATA" --out "$run" --init "$CKPT" \
+    --max-minutes "$MINUTES" --jobs "$JOBS" --export models/m2p/checkpoints/tiny-paper.safetensors 2>&1 | tee "$run.log"
+  mkdir -p "$RESULTS/paper"
+  for s in 2 3; do
+    cp "$run/stage$s-paper/log.csv" "$RESULTS/paper/stage${s}_log.csv"
+    cp "$run/stage$s-paper/summary.json" "$RESULTS/paper/stage${s}_summary.json"
+  done
+  cp "$run.log" "$RESULTS/paper/train.log"
+}
+
 step_eval() {
   uv run python -m evalkit.models.m2p.evaluate continuity --checkpoint "$CKPT" --out "$RESULTS"
   uv run python -m evalkit.models.m2p.evaluate pose --checkpoint "$CKPT" --out "$RESULTS"
@@ -59,12 +75,14 @@ case "${1:-all}" in
   data) step_data ;;
   train) step_train ;;
   eval) step_eval ;;
+  paper) step_paper ;;
   all) step_train; step_eval ;;
-  *) echo "usage: $0 data|train|eval|all" >&2; exit 2 ;;
+  *) echo "usage: $0 data|train|eval|paper|all" >&2; exit 2 ;;
 esac
 
 if [ -n "${OUT:-}" ]; then
   mkdir -p "$OUT/m2p"
   cp -r "$RESULTS" "$OUT/m2p/" 2>/dev/null || true
   [ -f "$CKPT" ] && cp "$CKPT" "$OUT/m2p/"
+  [ -f models/m2p/checkpoints/tiny-paper.safetensors ] && cp models/m2p/checkpoints/tiny-paper.safetensors "$OUT/m2p/"
 fi
