@@ -27,14 +27,16 @@ from evalkit.errors import EvalkitError
 #: name -> "module:factory"; the order is the leaderboard's row order
 GENERATORS: dict[str, str] = {
     "m2p": "evalkit.generators:M2P",
+    "m2p-paper": "evalkit.models.m2p.paper_generator:M2PPaper",
     "posedit": "evalkit.models.posedit.generator:PoseDiTGenerator",
+    "posedit+m2p": "evalkit.models.posedit.m2p_generator:PoseDiTM2P",
     "gt-pose": "evalkit.baselines.gt_pose:GroundTruthPose",
     "retrieval": "evalkit.baselines.retrieval:Retrieval",
     "beat-procedural": "evalkit.baselines.beat_procedural:BeatProcedural",
     "shuffled-music": "evalkit.baselines.shuffled_music:ShuffledMusic",
     "static": "evalkit.baselines.static:StaticReference",
 }
-BASELINES = tuple(name for name in GENERATORS if name not in ("m2p", "posedit"))
+BASELINES = tuple(name for name in GENERATORS if name not in ("m2p", "m2p-paper", "posedit", "posedit+m2p"))
 
 
 @dataclass
@@ -137,9 +139,14 @@ class M2P:
         return frames
 
     def reference_keypoints(self, sample):
-        """The split's keypoints of the reference image; where it has none (wild) and ``estimate_reference`` is on,
-        BlazePose's on the reference image (counted; without the backend, counted and left out)."""
-        if sample.reference_joints2d is not None or not self.estimate_reference or not self.pipe.uses_reference_keypoints:
+        """The reference image's keypoints as a user has them: BlazePose's on the image, on every split (counted;
+        without the backend, counted and left out). ``estimate_reference=0`` reads the split's annotation instead
+        (on synth the renderer's exact keypoints, an input no user has; counted as such)."""
+        if not self.pipe.uses_reference_keypoints:
+            return None
+        if not self.estimate_reference:
+            if sample.reference_joints2d is not None:
+                self._count("reference_keypoints_from_split")
             return sample.reference_joints2d
         from evalkit.models.m2p.pipeline import load_reference
         from evalkit.pose import image_keypoints
@@ -150,6 +157,11 @@ class M2P:
             self._count("reference_keypoints_unavailable")
             return None
         self._count("reference_keypoints_estimated")
+        from evalkit.models.m2p.keypoint_guidance import face_the_camera
+
+        kp, turned = face_the_camera(kp)  # M2PEnc knows dancers facing the camera; the estimator may mirror them
+        if turned:
+            self._count("reference_keypoints_sides_swapped")
         return kp
 
     def _count(self, key: str) -> None:
@@ -157,7 +169,8 @@ class M2P:
 
     def info(self) -> dict:
         return {"checkpoint": str(self.checkpoint) if self.checkpoint else "default", "sampling": dict(self.sampling),
-                "counts": dict(self.counts)}
+                "reference_keypoints": "blazepose on the reference image" if self.estimate_reference
+                else "the split's annotation", "counts": dict(self.counts)}
 
 
 def _checkpoint_version(path) -> str:
