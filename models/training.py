@@ -116,8 +116,13 @@ def file_id(path) -> str:
 
 def with_recipe(meta: dict, entry: dict) -> dict:
     """``meta`` with ``entry`` (stage, route, init, steps, …) appended to its ``recipe`` list: the stages that made
-    the checkpoint, in order, including a stage run twice (the per-stage summaries keep only the last run)."""
-    return {**meta, "recipe": [*meta.get("recipe", []), entry]}
+    the checkpoint, in order, including a stage run twice (the per-stage summaries keep only the last run). A
+    checkpoint from before the list (a free-text ``recipe`` and ``init``, as the committed m2p tiny has) keeps that
+    text as its first entry, marked as written by hand."""
+    prior = meta.get("recipe", [])
+    if not isinstance(prior, list):
+        prior = [{"written_by_hand": str(prior), "init": meta.get("init")}]
+    return {**meta, "recipe": [*prior, entry]}
 
 
 def init_source(init, fallback: Path | None) -> str:

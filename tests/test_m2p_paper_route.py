@@ -160,6 +160,19 @@ def test_paper_stages_need_m2penc_then_a_paper_stage_2_and_record_the_recipe(key
     assert last["init"].startswith("latest.safetensors sha256:") and len(last["init"].split(":")[1]) == 8
 
 
+def test_recipe_keeps_a_hand_written_one_first():
+    """A checkpoint from before the recipe list (the committed tiny: free text and an init name) keeps them as the
+    first entry; a list grows by one entry per stage."""
+    from evalkit.models.training import with_recipe
+
+    old = {"recipe": "keypoint guidance: stage 2, 1, 3", "init": "721728a6", "stages": ["0"]}
+    new = with_recipe(old, {"stage": 1, "route": "paper"})
+    assert new["recipe"] == [{"written_by_hand": "keypoint guidance: stage 2, 1, 3", "init": "721728a6"},
+                             {"stage": 1, "route": "paper"}]
+    assert with_recipe(new, {"stage": 2})["recipe"][1:] == [{"stage": 1, "route": "paper"}, {"stage": 2}]
+    assert with_recipe({}, {"stage": 0})["recipe"] == [{"stage": 0}] and old["recipe"].startswith("keypoint")
+
+
 def test_m2p_paper_generator_needs_a_paper_checkpoint(tmp_path, monkeypatch):
     """Without a committed paper checkpoint: one line saying so and giving the train command; a keypoint-route
     checkpoint is refused; a paper-route one runs and says its route."""
