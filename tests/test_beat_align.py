@@ -1,4 +1,4 @@
-"""BeatAlign: FACT and Bailando 3D formulas vs literal transcriptions of metric-spec §4.1/4.2, and 2D-BeatAlign
+"""BeatAlign: FACT and Bailando 3D formulas vs literal transcriptions of docs/metric-spec-notes.md §4.1/4.2, and 2D-BeatAlign
 on synthetic pose tracks with known motion minima and known beats."""
 import math
 

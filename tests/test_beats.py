@@ -26,7 +26,7 @@ def click_track(bpm: float, seconds: float, sr: int = 22050, first: float = 0.5)
 
 
 def test_presets_are_the_references_settings():
-    # metric-spec §4.2 (Bailando) and §4.1 (FACT); start_bpm 120 for FACT is librosa's default when no hint
+    # docs/metric-spec-notes.md §4.2 (Bailando) and §4.1 (FACT); start_bpm 120 for FACT is librosa's default when no hint
     assert PRESETS["bailando"] == {"hpss": True, "aggregate": "median", "start_bpm": 120.0, "tightness": 100.0,
                                    "hop": 512}
     assert PRESETS["fact"]["hpss"] is False and PRESETS["fact"]["aggregate"] == "mean"

@@ -39,7 +39,7 @@ def test_disco_v1_wraps_and_saturates():
     a, b = random_pair(3, noise=40.0)
     correct = PSNR("disco").frame_values(torch.from_numpy(a), torch.from_numpy(b)).mean().item()
     buggy = PSNR("disco-v1").frame_values(torch.from_numpy(a), torch.from_numpy(b)).mean().item()
-    assert buggy > correct + 5  # the overflow inflates PSNR at large errors (metric-spec §2.1)
+    assert buggy > correct + 5  # the overflow inflates PSNR at large errors (docs/metric-spec-notes.md §2.1)
 
 
 def test_identical_frames_cap_and_count():
@@ -59,7 +59,7 @@ def test_l1(preset, shared):
 
 
 def test_disco_l1_golden():
-    # metric-spec §8: 256×256×3 image vs image+10 (clipped) gives 1.4928e-4 with DisCo's formula
+    # docs/metric-spec-notes.md §8: 256×256×3 image vs image+10 (clipped) gives 1.4928e-4 with DisCo's formula
     rng = np.random.default_rng(0)
     a = rng.integers(0, 256, (1, 256, 256, 3), dtype=np.uint8)
     b = np.clip(a.astype(int) + 10, 0, 255).astype(np.uint8)

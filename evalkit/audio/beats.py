@@ -1,4 +1,4 @@
-"""Music beats as the 3D dance references compute them (metric-spec §4.1, §4.2), mapped to video frames.
+"""Music beats as the 3D dance references compute them (docs/metric-spec-notes.md §4.1, §4.2), as video frames.
 
 Both references analyse audio at ``sr = fps · hop`` so that one onset-envelope frame is one motion frame:
 

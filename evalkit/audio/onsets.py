@@ -1,4 +1,4 @@
-"""Audio onsets as TempoTokens' AV-Align finds them (metric-spec §5).
+"""Audio onsets as TempoTokens' AV-Align finds them (docs/metric-spec-notes.md §5).
 
 The reference calls ``librosa.load(wav)`` (mono by channel mean, resampled to 22050 Hz with soxr_hq) and
 then ``onset_strength`` + ``onset_detect`` with librosa's defaults. We do the same on the samples we

@@ -1,4 +1,4 @@
-"""AV-Align (TempoTokens ``av_align.py``; metric-spec §5): IoU between audio onsets and optical-flow peaks.
+"""AV-Align (TempoTokens ``av_align.py``; docs/metric-spec-notes.md §5): IoU of audio onsets and optical-flow peaks.
 
 Functional core: :func:`video_peaks`, :func:`count_matches`, :func:`av_align_iou`, :func:`av_align`.
 Presets: ``tempotokens-2025`` (bf0b1e3: peaks ≥ 0.1 px, each video peak matched once) and

@@ -1,10 +1,10 @@
-"""BeatAlign: does the dancer move on the music's beats (metric-spec §4).
+"""BeatAlign: does the dancer move on the music's beats (docs/metric-spec-notes.md §4).
 
 Functional core:
 * :func:`fact_beat_align` — FACT / AI Choreographer (MINT ``calculate_beat_scores.py``), 3D joints, motion → music.
 * :func:`bailando_beat_align` — Bailando (``utils/beat_align_score.py``), 3D joints, music → motion.
 * :func:`beat_align_2d` — evalkit's 2D-BeatAlign on a video's :class:`~evalkit.pose.PoseTrack` (§4.3, defined in
-  docs/readme/sync.md): scale-normalised body joints, low-confidence joints interpolated, frames without a
+  docs/sync.md): scale-normalised body joints, low-confidence joints interpolated, frames without a
   person excluded and counted, Gaussian-smoothed kinetic velocity with σ in seconds, motion beats = local
   minima, scored in both directions with σ in seconds.
 
@@ -182,7 +182,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 def kinetics_2d(track, conf_thresh: float = 0.3, smooth_s: float = 5 / 60, order_s: float | None = None) -> Kinetics2D:
-    """Kinetic velocity and motion beats of a :class:`~evalkit.pose.PoseTrack` (see docs/readme/sync.md).
+    """Kinetic velocity and motion beats of a :class:`~evalkit.pose.PoseTrack` (see docs/sync.md).
 
     ``smooth_s``: Gaussian σ in seconds (Bailando: 5 frames at 60 fps; 0 = none). ``order_s``: a minimum must be
     strictly lowest within ±order_s seconds (None: immediate neighbours only, as Bailando; FACT: 10/60 s).

@@ -1,6 +1,6 @@
 """FVD: Fréchet distance between I3D Kinetics-400 logits of generated and real video clips.
 
-Protocols (presets) reproduce the published implementations (metric-spec §1):
+Protocols (presets) reproduce the published implementations (docs/metric-spec-notes.md §1):
 
 * ``tf`` (default) — the original: TF1 legacy bilinear straight to 224x224, ``2x/255 - 1``, 16-frame
   clips (non-overlapping tiles from frame 0), covariance N-1, TF-GAN symmetric-sqrt trace;

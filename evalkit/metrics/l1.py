@@ -1,6 +1,6 @@
 """L1 per frame, averaged over frames.
 
-Presets (metric-spec §2):
+Presets (docs/metric-spec-notes.md §2):
 - ``clean``: mean |a − b| on [0, 1] (mean over H, W, C).
 - ``disco`` / ``disco-v1``: DisCo's mean |a − b| on the 0–255 scale divided by H·W (so values ≈ 1e-4 and
   resolution dependent — what DisCo-family tables report).

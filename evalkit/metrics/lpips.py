@@ -1,6 +1,6 @@
 """LPIPS v0.1 (Zhang et al. 2018), batched, float32 like the reference ``lpips`` package.
 
-Presets (metric-spec §3):
+Presets (docs/metric-spec-notes.md §3):
 - ``clean``: AlexNet, input mapped to [-1, 1], spatial mean of each layer (``lpips.LPIPS(net='alex')``).
 - ``disco`` / ``disco-v1``: VGG16 fed [0, 1] without mapping to [-1, 1] — DisCo's range bug, reproduced
   and labelled as such (values are not comparable with correctly normalised LPIPS).

@@ -1,6 +1,6 @@
 """PSNR per frame in float64, averaged over frames (not the PSNR of pooled MSE).
 
-Presets (metric-spec §2):
+Presets (docs/metric-spec-notes.md §2):
 - ``clean``: 10·log10(255²/MSE) on 0–255 (skimage ``peak_signal_noise_ratio(data_range=255)``), MSE over H,W,C.
 - ``disco``: 20·log10(255/√MSE) in float64 (DisCo since 2024-04-10).
 - ``disco-v1``: DisCo v1 / MagicAnimate / Champ "PSNR*": MSE computed on uint8 arrays, so the difference and

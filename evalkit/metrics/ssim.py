@@ -1,6 +1,6 @@
 """SSIM (Wang et al. 2004), batched in torch float64, with presets that reproduce published code.
 
-Presets (metric-spec §2):
+Presets (docs/metric-spec-notes.md §2):
 - ``clean``: per RGB channel, Gaussian 11×11 σ=1.5, population statistics, data range 255, mean over the
   valid region; equals skimage ``structural_similarity(channel_axis=-1, gaussian_weights=True, sigma=1.5,
   use_sample_covariance=False, data_range=255)``.

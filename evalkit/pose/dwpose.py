@@ -12,7 +12,7 @@ pre- and post-processing is written here, following the DWPose ONNX pipeline:
   simcc_x/simcc_y argmax / split ratio 2.0 -> crop pixels -> back-projected into the frame.
   Score = min(max simcc_x, max simcc_y), as DWPose's ``get_simcc_maximum``.
 
-Choices where DWPose itself differs from what a metric needs (documented in docs/readme/pose.md):
+Choices where DWPose itself differs from what a metric needs (documented in docs/pose.md):
 one dancer per frame — the highest-scoring person box; no person box -> the frame has no person (DWPose
 would run the pose model on the whole frame instead); SimCC scores are clipped to [0, 1] (they are
 unnormalised; any threshold below 1 is unaffected); a joint whose score is <= 0 is NaN with conf 0.
