@@ -137,7 +137,8 @@ class AVAlign(Metric):
         seed = content_seed(frames_sha256(item.pred.frames))
         audio_s = np.asarray(audio.samples).shape[-1] / audio.sample_rate
         offsets = draw_offsets(seed, int(self.null["null_shifts"]), audio_s, self.null["null_min_shift_s"], False)
-        null = summarize(iou, self._ious(circular_shifts(out["audio_peaks"], offsets, audio_s), out["video_peaks"], fps))
+        shifted = circular_shifts(out["audio_peaks"], offsets, audio_s)
+        null = summarize(iou, self._ious(shifted, out["video_peaks"], fps))
         null_ms = (time.perf_counter() - null_start) * 1e3
         st = self._state
         st["values"] = np.append(st["values"], iou)

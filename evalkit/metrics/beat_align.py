@@ -48,7 +48,11 @@ def nearest_gaussian_score(queries: np.ndarray, targets: np.ndarray, sigma: floa
     t = np.asarray(targets, dtype=np.float64)
     if q.size == 0 or t.size == 0:
         return np.zeros(0) if q.size == 0 else np.full(q.size, np.nan)
-    d = np.abs(q[:, None] - t[None, :]).min(axis=1)
+    return gaussian(np.abs(q[:, None] - t[None, :]).min(axis=1), sigma)
+
+
+def gaussian(d: np.ndarray, sigma: float) -> np.ndarray:
+    """The references' score of a distance d to the nearest beat: ``exp(−d²/(2σ²))``."""
     return np.exp(-(d ** 2) / (2 * sigma ** 2))
 
 
@@ -270,9 +274,8 @@ def beat_align_batch(music: np.ndarray, mask: np.ndarray, motion_beats: np.ndarr
         return out
     d = np.abs(music[rows][:, :, None] - motion[None, None, :])  # (k, n, motion)
     use = usable[rows]
-    gauss = lambda x: np.exp(-(x ** 2) / (2 * sigma_f ** 2))  # noqa: E731 — the kernel of nearest_gaussian_score
-    out[rows, 0] = np.where(use, gauss(d.min(axis=2)), 0.0).sum(axis=1) / n_use[rows]
-    out[rows, 1] = gauss(np.where(use[:, :, None], d, np.inf).min(axis=1)).mean(axis=1)
+    out[rows, 0] = np.where(use, gaussian(d.min(axis=2), sigma_f), 0.0).sum(axis=1) / n_use[rows]
+    out[rows, 1] = gaussian(np.where(use[:, :, None], d, np.inf).min(axis=1), sigma_f).mean(axis=1)
     return out
 
 
@@ -389,9 +392,10 @@ class BeatAlign(Metric):
         st["music_beats"] += len(out["music_beats"])
         st["music_beats_excluded"] += excluded
         st["motion_beats"] += len(out["motion_beats"])
-        in_video = np.rint(beats.times * video.fps)
+        in_video = np.rint(beats.times * video.fps)  # the tracker's beats that beats.frames kept (cross-music)
         per_video = {**stored(null[0]), **{f"{k}_other": v for k, v in stored(null[1]).items()},
-                     "speed": moves["speed"], "still": moves["still"], "x_id": seed, "x_fps": video.fps, "x_frames": video.num_frames}
+                     "speed": moves["speed"], "still": moves["still"], "x_id": seed, "x_fps": video.fps,
+                     "x_frames": video.num_frames}
         for key, value in per_video.items():
             st[key] = np.append(st[key], float(value))
         push(self, "x_valid", kin.valid)

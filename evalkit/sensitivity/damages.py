@@ -2,8 +2,8 @@
 
 Sync damages keep one side and break its relation to the other: the music delayed by whole frames, another
 clip's music, a still frame, random-walk motion (the clip's own frames visited by a random walk in time: real
-motion, timed by chance), a still dancer jittering by 1–2 px, tempo-stretched music. Every damage is seeded by the clip's index, so a rerun damages
-the same way.
+motion, timed by chance), a still dancer jittering by 1–2 px, tempo-stretched music. Every damage is seeded by
+the clip's index, so a rerun damages the same way.
 """
 from __future__ import annotations
 

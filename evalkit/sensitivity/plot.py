@@ -34,7 +34,8 @@ def metric_figure(frame, metric: str):
         axes[1].plot(pos, series(f"{metric}_null"), "_", color=f"C{k}", ms=14, mew=2,
                      label=f"{source}: chance (shift null)")
     axes[0].axhline(0, color="0.3", lw=0.8)
-    axes[0].set_title(f"{metric}: lift over chance (score − shift-null mean), 95 % bootstrap CI", fontsize=9, loc="left")
+    axes[0].set_title(f"{metric}: lift over chance (score − shift-null mean), 95 % bootstrap CI", fontsize=9,
+                      loc="left")
     axes[1].set_title(f"{metric}: raw score and its chance level", fontsize=9, loc="left")
     for ax in axes:
         ax.set_xticks(x, damages, rotation=35, ha="right", fontsize=8)
