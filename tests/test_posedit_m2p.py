@@ -54,10 +54,17 @@ def test_render_poses_drives_the_denoiser_with_the_drawn_skeleton(checkpoints, t
     assert not torch.equal(seen["guidance"], skeleton_guidance(pipe.sampler.model, moved))
 
 
-def test_posedit_m2p_generator_makes_a_video_of_the_sample_size(checkpoints):
+def test_posedit_m2p_generator_makes_a_video_of_the_sample_size(checkpoints, monkeypatch):
+    """A video of the sample's size and length, from poses that start at BlazePose's reference pose (a stand-in
+    here, seen from behind: turned to face the camera), never SDGPip's exact one."""
+    import evalkit.pose
     from evalkit.data.registry import get_split
     from evalkit.generators import GeneratorContext, check_frames, make_generator
+    from evalkit.models.m2p.keypoint_guidance import COCO_FLIP
 
+    estimate = np.zeros((17, 3))
+    estimate[:, 0], estimate[:, 1], estimate[:, 2] = np.linspace(100, 150, 17), np.linspace(60, 220, 17), 0.9
+    monkeypatch.setattr(evalkit.pose, "image_keypoints", lambda image: estimate)  # left joints on the image's left
     sample = sorted(get_split("synth", "test"), key=lambda s: s.id)[0]
     sample = replace(sample, num_frames=12)  # a short clip keeps the CPU test fast
     gen = make_generator("posedit+m2p", GeneratorContext(options={
@@ -67,3 +74,7 @@ def test_posedit_m2p_generator_makes_a_video_of_the_sample_size(checkpoints):
     info = gen.info()
     assert info["renderer"] == "m2p skeleton-driven denoiser" and info["poses"]["checkpoint"] == str(checkpoints[1])
     assert gen.pipe.steps == 2 and gen.pipe.keypoint_guided and gen.version.count("sha256:") == 2
+    ref, conf = gen.posedit.reference(sample)
+    np.testing.assert_array_equal(ref, estimate[list(COCO_FLIP), :2])
+    np.testing.assert_array_equal(conf, estimate[:, 2])
+    assert gen.posedit.counts["reference_pose_estimated"] == 1 and gen.posedit.counts["reference_pose_sides_swapped"] == 1

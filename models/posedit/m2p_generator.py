@@ -4,7 +4,8 @@ Seed paper 2 positions its pose generator as the first stage before a pose-to-vi
 keypoint route is such a model: the skeleton drawn from keypoints drives it (``M2PPipeline.render_poses``), so
 posedit's poses go through it instead of the cut-out puppet (``posedit``'s renderer). Options: checkpoint, steps,
 cfg_scale and pose_backend are posedit's (as for ``posedit``); m2p_checkpoint (default the committed tiny),
-m2p_steps (DDIM steps) and m2p_cfg_scale are the renderer's.
+m2p_steps (DDIM steps) and m2p_cfg_scale are the renderer's. The reference pose posedit starts from is BlazePose's
+on the reference image on every split (counted), as for m2p: no generator input a user would not have.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from evalkit.generators import GeneratorContext, _checkpoint_version, frame_size, take_options
 
+from .generator import PoseDiTGenerator
 from .render import MIN_CONF
 
 POSEDIT_OPTIONS = ("checkpoint", "steps", "cfg_scale", "pose_backend")
@@ -25,15 +27,13 @@ class PoseDiTM2P:
     def __init__(self, context: GeneratorContext | None = None):
         from evalkit.models.m2p.pipeline import M2PPipeline
 
-        from .generator import PoseDiTGenerator
-
         context = context or GeneratorContext()
         opts = take_options(context, self.name, {"checkpoint": None, "steps": None, "cfg_scale": None,
                                                  "pose_backend": "blazepose", "m2p_checkpoint": None,
                                                  "m2p_steps": None, "m2p_cfg_scale": None})
         poses = {k: opts[k] for k in POSEDIT_OPTIONS if opts[k] is not None}
-        self.posedit = PoseDiTGenerator(GeneratorContext(context.dataset, context.root, context.device,
-                                                         {**poses, "renderer": "skeleton"}))
+        self.posedit = _ImageReferencePoseDiT(GeneratorContext(context.dataset, context.root, context.device,
+                                                               {**poses, "renderer": "skeleton"}))
         render = {"steps": opts["m2p_steps"] and int(opts["m2p_steps"]),
                   "cfg_scale": opts["m2p_cfg_scale"] and float(opts["m2p_cfg_scale"])}
         # keypoint guidance whatever the checkpoint's default source: the poses are given, M2PEnc is not asked
@@ -67,4 +67,21 @@ class PoseDiTM2P:
         poses = self.posedit.info()
         poses.pop("renderer")
         return {"poses": poses, "renderer": "m2p skeleton-driven denoiser",
+                "reference_pose": "blazepose on the reference image, facing the camera",
                 "m2p_checkpoint": str(self.m2p_checkpoint or "default"), "counts": dict(self.counts)}
+
+
+class _ImageReferencePoseDiT(PoseDiTGenerator):
+    """posedit whose reference pose is what a user has: BlazePose's on the reference image (at the frame size),
+    turned to face the camera as m2p's (``keypoint_guidance.face_the_camera``) — never SDGPip's exact pose."""
+
+    def reference(self, sample) -> tuple[np.ndarray, np.ndarray]:
+        if sample.id not in self._references:
+            from evalkit.baselines.look import load_reference
+            from evalkit.models.m2p.keypoint_guidance import face_the_camera
+            from evalkit.pose import image_keypoints
+
+            kp, turned = face_the_camera(image_keypoints(load_reference(sample)[0]))
+            self._count({"reference_pose_estimated": 1, "reference_pose_sides_swapped": int(turned)})
+            self._references[sample.id] = (kp[:, :2], kp[:, 2])
+        return self._references[sample.id]
