@@ -47,6 +47,16 @@ def test_paper_route_switch():
     assert clip_needs(PAPER, [2, 3]) == (True, True) and clip_needs(PAPER, [0]) == (False, False)
 
 
+
+def test_train_cli_takes_the_route(capsys):
+    from evalkit.cli import main
+
+    assert main(["train", "m2p", "--stage", "2", "--route", "champ"]) == 2
+    assert "unknown m2p route 'champ'" in capsys.readouterr().err
+    assert main(["train", "posedit", "--route", "paper"]) == 2
+    assert "--route is an m2p option" in capsys.readouterr().err
+
+
 def test_stage2_reaches_the_denoiser_only_through_m2penc(data):
     """Paper stage 2: the batch carries no true maps; maps put into it anyway get no gradient and leave the loss
     unchanged; M2PEnc (eval mode) gets no gradient, the denoiser's spatial layers and the reference path do; the
