@@ -27,7 +27,6 @@ PHASES = (
     ("split (embedded synth made)", "evalkit/data/synth/default.py", "ensure_default"),
     ("generator loaded", "evalkit/generators.py", "make_generator"),
     ("generation (all clips)", "evalkit/runner.py", "generate_split"),
-    ("  generator.generate", None, "generate"),
     ("  write pred (lossless)", "evalkit/runner.py", "write_lossless"),
     ("  write gt", "evalkit/runner.py", "write_ground_truth"),
     ("scoring (all metrics)", "evalkit/scoring.py", "score"),

@@ -24,6 +24,7 @@ def test_one_line_per_metric_and_reason():
         {"metric": "beat_align", "column": "beat_align", "value": math.nan},
         {"metric": "fvd", "column": "fvd", "value": math.nan},  # no value and no per-video failure
         {"metric": "ssim", "column": "ssim", "value": 0.8},
+        {"metric": "ssim", "column": "ssim_cross", "value": math.nan},  # a secondary column: not a failure
     ])
     record = {"errors": errors, "run": {"metrics_unavailable": ["dwpose_metric"]}}
     lines = failure_lines(record, aggregate)
@@ -32,9 +33,9 @@ def test_one_line_per_metric_and_reason():
         f"av_align failed for 2 videos (sub/v0, sub/v1): {NO_AUDIO}",  # each video's own path: dropped
         "av_align failed for 1 video (v9): cannot decode — re-encode it",
         "dwpose_metric not scored: this installation lacks it",
-        "fvd:fvd has no value (see results.json)",
+        "fvd has no value (see results.json)",
     ]
-    assert failure_lines({"errors": []}, aggregate.iloc[2:]) == []
+    assert failure_lines({"errors": []}, aggregate.iloc[2:]) == []  # ssim and its NaN secondary column
 
 
 def run_cli(*args, env=None):

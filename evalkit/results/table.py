@@ -79,8 +79,8 @@ def _reason(error: dict) -> str:
 
 def failure_lines(record: dict, aggregate: pd.DataFrame | None = None, listed: int = 3) -> list[str]:
     """One line per metric and distinct failure reason with its count, the reason and its fix (from the
-    record's ``errors``), then metrics the run could not use and metrics that computed no value without a
-    per-video failure. Empty when every requested metric produced a value for every video."""
+    record's ``errors``), then metrics the run could not use and metrics whose value (their main column) is
+    missing without a per-video failure. Empty when every requested metric produced a value for every video."""
     groups: dict[tuple[str, str], list[str]] = {}
     for error in record.get("errors") or []:
         groups.setdefault((error["metric"], _reason(error)), []).append(str(error.get("video")))
@@ -94,7 +94,9 @@ def failure_lines(record: dict, aggregate: pd.DataFrame | None = None, listed: i
     if aggregate is not None and len(aggregate):
         for row in aggregate.to_dict(orient="records"):
             value = row.get("value")
+            if row["column"] != row["metric"]:  # secondary columns (e.g. cross-music nulls need 2+ videos)
+                continue
             if row["metric"] not in explained and (value is None or (isinstance(value, float) and math.isnan(value))):
-                lines.append(f"{row['metric']}:{row['column']} has no value (see results.json)")
+                lines.append(f"{row['metric']} has no value (see results.json)")
                 explained.add(row["metric"])
     return lines
