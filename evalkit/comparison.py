@@ -67,7 +67,7 @@ def _statistic(run: Run, col: MetricColumn) -> Callable[[np.ndarray, np.ndarray]
     if col.metric == "kvd" and col.column == "kvd":
         from evalkit.metrics.kvd import kvd_from_features
 
-        return lambda p, g: kvd_from_features(p, g, float(s.get("degree_scale") or p.shape[1]))["kvd"]
+        return lambda p, g: kvd_from_features(p, g)["kvd"]  # scale d = the feature dimension, as the metric
     return None
 
 
@@ -109,6 +109,8 @@ def compare_pair(a: Run, b: Run, features: FeatureSource | None = None,
     ids, only_a, only_b = matched_ids(a, b)
     rows = []
     for ca, cb in shared_columns(a, b):
+        if ca.column.endswith("_se"):  # a metric's standard error (kvd_se) describes it; it is not compared
+            continue
         if ca.per_video and cb.per_video:
             row = _per_video_row(a, b, ca, ids)
         else:
@@ -157,6 +159,10 @@ def render(frame: pd.DataFrame, fmt: str = "table") -> str:
                  if str(r["test"]).startswith("not tested")]
         n_min = int(part.loc[part["test"].str.startswith("sign-flip"), "n"].min()) if (
             part["test"].str.startswith("sign-flip").any()) else None
+        boot = part[part["test"].str.startswith("paired bootstrap")]
+        if len(boot) and int(boot["n"].min()) < 10:
+            notes.append(f"set-level rows resample only {int(boot['n'].min())} videos: their interval and p are "
+                         "coarse (few distinct resamples)")
         if n_min is not None and paired.min_sign_flip_p(n_min) > 0.05:
             notes.append(f"with {n_min} videos the smallest possible sign-flip p is "
                          f"{paired.min_sign_flip_p(n_min):.3g}: no per-video difference can be significant")
