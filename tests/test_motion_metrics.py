@@ -144,3 +144,31 @@ def test_constant_root_velocity_is_an_error(tmp_path):
     np.save(tmp_path / "still.npy", joints)
     with pytest.raises(EvalkitError, match="constant velocity"):
         score_motion(tmp_path, metrics=("pfc",), fps=30)
+
+
+def test_beat_align_3d_reads_music_named_like_the_motion(motion, shared, tmp_path):
+    """beat_align_3d: Bailando's formula on each motion with the beats of the music file of the same name."""
+    import shutil
+
+    from evalkit.audio.beats import music_beats
+    from evalkit.io.audio import decode_audio
+    from evalkit.metrics.beat_align import bailando_beat_align
+
+    track = sorted((shared / "data" / "audio" / "music_cc0").glob("*.ogg"))[0]
+    (tmp_path / "m").mkdir()
+    (tmp_path / "music").mkdir()
+    for name in ("pred_000", "pred_001"):
+        shutil.copy(motion / "pred" / f"{name}.npy", tmp_path / "m" / f"{name}.npy")
+        shutil.copy(track, tmp_path / "music" / f"{name}.ogg")
+    agg = score_motion(tmp_path / "m", metrics=("beat_align_3d",), music_dir=tmp_path / "music", bootstrap=20)
+    audio = decode_audio(track)
+    want = []
+    for name in ("pred_000", "pred_001"):
+        joints = np.load(motion / "pred" / f"{name}.npy").astype(np.float64)
+        beats = music_beats(audio.samples, audio.sample_rate, 60.0, "bailando", len(joints))
+        want.append(bailando_beat_align(joints, beats.frames))
+    assert _values(agg)["beat_align_3d"] == pytest.approx(np.nanmean(want), rel=1e-12)
+    assert 0.0 < _values(agg)["beat_align_3d"] <= 1.0
+    with pytest.raises(EvalkitError, match="no music file"):
+        (tmp_path / "music" / "pred_001.ogg").unlink()
+        score_motion(tmp_path / "m", metrics=("beat_align_3d",), music_dir=tmp_path / "music")
