@@ -184,6 +184,7 @@ class Scorer:
             start = time.perf_counter()
             if "gt" in metric.needs and item.gt is None:
                 raise EvalkitError(f"metric '{name}' needs ground truth", hint="pass --gt DIR")
+            metric.check_input(item)  # input it can never score stops the run (one line), not a NaN
             try:
                 row.update(metric.update(item))
             except EvalkitError as err:  # this metric cannot score this item; the others still do
@@ -293,8 +294,11 @@ def score(pred, gt=None, *, metrics=None, preset: str = "clean", device: str = "
     if isinstance(metrics, str):  # "ssim,psnr" as on the command line
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
     cfg = ScoreConfig(metrics=tuple(metrics or DEFAULT_METRICS), preset=preset, device=device, jobs=jobs, **options)
-    scorer = run(pred, gt, cfg, progress=progress)
-    return finish(scorer, out)
+    from evalkit.results.outdir import claimed
+
+    with claimed(out):  # checked and locked before any scoring
+        scorer = run(pred, gt, cfg, progress=progress)
+        return finish(scorer, out)
 
 
 def select_pairs(pred, gt, cfg: ScoreConfig) -> list[PairPaths]:

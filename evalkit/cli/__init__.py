@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evalkit: error: {err}", file=sys.stderr)
         return err.exit_code
     except SystemExit as exc:
+        if exc.code == 130:  # Typer turns Ctrl-C inside a command into a silent exit 130
+            print("evalkit: interrupted", file=sys.stderr)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
         print("evalkit: interrupted", file=sys.stderr)

@@ -1,6 +1,7 @@
 """``evalkit score``: score predicted videos against ground truth with the chosen metrics."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -101,18 +102,21 @@ def register(app: typer.Typer) -> None:
         if shard and out is None:
             raise EvalkitError("--shard needs --out (the shard's state is written there for `evalkit merge`)")
         from evalkit.distributed import distributed_run, is_distributed_launch
+        from evalkit.results.outdir import claimed
 
-        if is_distributed_launch():
-            scorer = distributed_run(pred, gt, cfg, progress=True)
-            if scorer is None:  # ranks other than 0 have handed their state to rank 0
-                return
-        else:
-            scorer = run(pred, gt, cfg, progress=True)
-        if shard:
-            from evalkit.shards import save_shard
+        # --out is made, checked and locked before any scoring (only rank 0 of a distributed run writes it)
+        with claimed(out if os.environ.get("RANK", "0") == "0" else None):
+            if is_distributed_launch():
+                scorer = distributed_run(pred, gt, cfg, progress=True)
+                if scorer is None:  # ranks other than 0 have handed their state to rank 0
+                    return
+            else:
+                scorer = run(pred, gt, cfg, progress=True)
+            if shard:
+                from evalkit.shards import save_shard
 
-            save_shard(scorer, out)
-        agg = finish(scorer, out)
+                save_shard(scorer, out)
+            agg = finish(scorer, out)
         trace.event("finished")
         typer.echo(render(agg, fmt), nl=False)
         failures = failure_lines(agg.attrs["record"], agg)  # under the table: each reason once, with its fix

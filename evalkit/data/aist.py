@@ -43,7 +43,12 @@ def parse_name(name: str) -> dict | None:
 def read_list(path: Path) -> list[str]:
     """Names from a split or ignore list (one per line; extensions such as .json/.pkl dropped)."""
     names = []
-    for line in Path(path).read_text().splitlines():
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:  # a binary or mis-encoded list: one line, never a traceback
+        raise EvalkitError(f"is not UTF-8 text (byte {err.start}: {err.object[err.start:err.start + 1]!r})",
+                           path=path, hint="save the list as UTF-8, one name per line") from None
+    for line in text.splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
             names.append(re.sub(r"\.(json|pkl|npy|mp4)$", "", line))

@@ -6,6 +6,7 @@ their own torchvision backbone state dict (``weights=PATH``) instead of the pinn
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 from pathlib import Path
@@ -47,6 +48,23 @@ def _trunk(net: str) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+@functools.lru_cache(maxsize=None)
+def min_input_size(net: str) -> int:
+    """The smallest height (and width) the trunk takes up to its last LPIPS layer without an empty map
+    (alex 31, vgg 16): PyTorch raises on smaller frames, so the metric refuses them first in one line."""
+    def out_size(size: int) -> int:
+        for layer in list(_trunk(net))[:_SLICES[net][-1]]:
+            if isinstance(layer, (nn.Conv2d, nn.MaxPool2d)):
+                k, stride, pad = (v if isinstance(v, int) else v[0] for v in (layer.kernel_size, layer.stride,
+                                                                               layer.padding))
+                size = (size + 2 * pad - k) // stride + 1
+                if size < 1:
+                    return 0
+        return size
+
+    return next(size for size in range(1, 1024) if out_size(size) >= 1)
+
+
 def _heads_path(net: str) -> Path:
     # only the lpips package's weight files are used; found without importing it (it imports torchvision)
     spec = importlib.util.find_spec("lpips")
@@ -81,12 +99,16 @@ class LPIPSNet(nn.Module):
             path = Path(weights)
             if not path.is_file():
                 raise EvalkitError("LPIPS backbone file not found", path=path)
-            if path.suffix == ".safetensors":
-                from safetensors.torch import load_file
+            try:  # a truncated or foreign file raises anything from IndexError to UnpicklingError
+                if path.suffix == ".safetensors":
+                    from safetensors.torch import load_file
 
-                state = load_file(str(path))
-            else:
-                state = torch.load(path, map_location="cpu", weights_only=True)
+                    state = load_file(str(path))
+                else:
+                    state = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as err:
+                raise EvalkitError(f"cannot read LPIPS backbone weights ({type(err).__name__}; truncated or not a "
+                                   "state dict?)", path=path, hint="download the file again") from None
             state = {k: v for k, v in state.items() if k.startswith("features.")}
             if not state:
                 raise EvalkitError("no 'features.*' tensors (expected a torchvision state dict)", path=path)

@@ -5,8 +5,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from evalkit.errors import EvalkitError
 from evalkit.io.audio import Audio
 from evalkit.io.video import Video
+
+#: the least share of the video's duration the music must cover; beats of shorter music say nothing about
+#: the uncovered frames (0.3 s of music under a 4-s video gave BeatAlign 1.9e-22), see docs/bad-inputs.md
+MIN_AUDIO_COVER = 0.9
 
 
 @dataclass
@@ -23,12 +28,22 @@ class ScoreItem:
         """The music; raises EvalkitError (naming the file and the fix) when there is none."""
         if self._audio is None:
             if self.audio_loader is None:
-                from evalkit.errors import EvalkitError
-
                 raise EvalkitError("no audio source", path=self.pred.path, hint="pass --audio DIR")
-            self._audio = self.audio_loader()
+            self._audio = _long_enough(self.audio_loader(), self.pred)
         return self._audio
 
     @property
     def pred_path(self) -> Path:
         return self.pred.path
+
+
+def _long_enough(audio: Audio, video: Video) -> Audio:
+    """The music, or EvalkitError when it covers less than MIN_AUDIO_COVER of the video: the audio metrics
+    then have no value for this video (counted under the table, exit 3) instead of a meaningless number."""
+    seconds = audio.samples.shape[-1] / audio.sample_rate
+    duration = video.num_frames / video.fps if video.fps else 0.0
+    if duration and seconds < MIN_AUDIO_COVER * duration:
+        raise EvalkitError(f"audio is {seconds:.2f} s under a {duration:.2f}-s video (needs ≥ "
+                           f"{MIN_AUDIO_COVER:.0%} of it)", path=audio.path,
+                           hint="pass the full music track (--audio DIR) or trim the video to it")
+    return audio

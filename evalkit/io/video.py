@@ -94,18 +94,43 @@ def _decode_folder(path: Path, fps: float | None) -> Video:
         fps_file = path / "fps.txt"
         if not fps_file.is_file():
             raise EvalkitError("frame folder without fps", path=path, hint="write its fps into fps.txt or pass --fps")
-        fps = float(fps_file.read_text().strip())
+        fps = _read_fps_file(fps_file)
     frames = []
     for f in files:
         try:
             with Image.open(f) as im:
-                frames.append(np.asarray(im.convert("RGB")))
+                frames.append(_rgb8(im))
         except Exception as err:
             raise EvalkitError(f"cannot read image ({err})", path=f, hint="replace or remove it") from None
     shapes = {fr.shape for fr in frames}
     if len(shapes) > 1:
         raise EvalkitError(f"frames differ in size {sorted(shapes)}", path=path, hint="resize them to one size")
     return Video(np.stack(frames), float(fps), path, {"container": "frames"})
+
+
+def _read_fps_file(fps_file: Path) -> float:
+    text = fps_file.read_text(errors="replace").strip()
+    try:
+        fps = float(text)
+    except ValueError:
+        fps = float("nan")
+    if not np.isfinite(fps) or fps <= 0:
+        raise EvalkitError(f"fps.txt holds {text[:20]!r}, not a positive number", path=fps_file,
+                           hint="write the frame rate alone, e.g. 24, or pass --fps")
+    return fps
+
+
+def _rgb8(im) -> np.ndarray:
+    """An image as RGB uint8. PIL's convert("RGB") clips 16-bit greyscale (mode I;16, I) at 255 instead of
+    scaling it, so those frames are scaled here: 0..65535 -> 0..255 with rounding (v * 255 / 65535)."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        values = np.asarray(im, dtype=np.float64)
+        if values.size and (values.max() > 65535 or values.min() < 0):  # mode I can hold 32-bit values
+            raise EvalkitError("32-bit integer frames are not supported", path=getattr(im, "filename", None),
+                               hint="export 8- or 16-bit PNG frames")
+        grey = np.rint(values * (255.0 / 65535.0)).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    return np.asarray(im.convert("RGB"))
 
 
 def write_video(path: str | Path, frames: np.ndarray, fps: float, audio: np.ndarray | None = None,

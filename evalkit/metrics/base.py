@@ -121,6 +121,10 @@ class Metric:
         """Load networks now (scoring workers, before their first video); by default there are none. Clones
         made afterwards share them."""
 
+    def check_input(self, item) -> None:
+        """Raise EvalkitError for an item this metric can never score (frames below its minimum size): the run
+        stops in one line (exit 2) instead of counting a NaN. By default every item is accepted."""
+
     def clone(self) -> "Metric":
         """A deep copy that shares the ``shared`` attributes (loaded networks) with this instance: they are
         seeded into deepcopy's memo, so the copy refers to the same objects."""

@@ -11,6 +11,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from evalkit.errors import EvalkitError
 from evalkit.metrics.base import Metric
 
 CHUNK = 32  # frames per batch on a GPU: bounds memory at 512² and keeps batching benefits
@@ -43,6 +44,18 @@ class FrameMetric(Metric):
     def frame_values(self, pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
         """Per-frame values (N,) float64 for uint8 (N,H,W,3) tensors on self.device."""
         raise NotImplementedError
+
+    def min_frame_size(self) -> int:
+        """The smallest frame height and width this metric's settings can score."""
+        return 1
+
+    def check_input(self, item) -> None:
+        height, width = item.pred.size
+        least = self.min_frame_size()
+        if min(height, width) < least:
+            raise EvalkitError(f"{self.name} (preset {self.preset}) needs frames of at least {least}×{least} "
+                               f"pixels, got {height}×{width}", path=item.pred.path,
+                               hint=f"drop {self.name} from --metrics or score larger frames")
 
     def update(self, item) -> dict[str, float]:
         pred, gt = item.pred.frames, item.gt.frames

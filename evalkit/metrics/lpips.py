@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from evalkit.features.lpips_net import LPIPSNet
+from evalkit.features.lpips_net import LPIPSNet, min_input_size
 from evalkit.metrics.frame import FrameMetric
 from evalkit.options import Spec
 
@@ -62,6 +62,9 @@ class LPIPS(FrameMetric):
 
     def prepare(self) -> None:
         _ = self.net
+
+    def min_frame_size(self) -> int:
+        return min_input_size(self.settings["net"])
 
     def frame_values(self, pred, gt):
         s = self.settings

@@ -115,6 +115,9 @@ class SSIM(FrameMetric):
                "scale": 1.0 / 255.0},
     }
 
+    def min_frame_size(self) -> int:
+        return int(self.settings["win"])  # the window must fit: smaller frames give an empty map (NaN)
+
     def frame_values(self, pred, gt):
         s = self.settings
         if s["grey"]:

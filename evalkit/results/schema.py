@@ -73,10 +73,12 @@ def build_record(*, aggregate: pd.DataFrame, identities: dict, counts: dict, set
 
 
 def write_results(out_dir: str | Path, record: dict, per_video: pd.DataFrame) -> Path:
+    from evalkit.results.outdir import write_atomic  # temp file + rename: never half a file
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(record, indent=2, sort_keys=False) + "\n")
-    per_video.to_csv(out / "per_video.csv", index=False, float_format="%.10g")
+    write_atomic(out / "per_video.csv", per_video.to_csv(index=False, float_format="%.10g"))
+    write_atomic(out / "results.json", json.dumps(record, indent=2, sort_keys=False) + "\n")
     return out / "results.json"
 
 

@@ -204,7 +204,11 @@ def load(name: str, archive: str | Path | None = None) -> tuple[dict[str, np.nda
         raw = read_pinned_member(path, spec.member, spec.member_sha256)
         tensors = {k: np.ascontiguousarray(v) for k, v in spec.convert(raw).items()}
         write_atomically(out, lambda tmp: save_file(tensors, str(tmp)))
-    tensors = load_file(str(out))
+    try:
+        tensors = load_file(str(out))
+    except Exception as err:  # a truncated or corrupted cache file (safetensors raises its own error types)
+        raise EvalkitError(f"cannot read cached weights ({type(err).__name__}: truncated?)", path=out,
+                           hint="delete the file to convert again") from None
     digest = tensors_digest(tensors)
     if spec.tensors_sha256 and digest != spec.tensors_sha256:
         raise EvalkitError(
