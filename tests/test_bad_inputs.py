@@ -190,3 +190,11 @@ def test_interrupted_write_keeps_the_previous_file_whole(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         outdir.write_atomic(target, "new\n")
     assert target.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+def test_fps_option_does_not_override_a_containers_rate(pair, tmp_path):
+    # --fps is for frame folders; a 24-fps mp4 stays 24 fps (it was silently rescored at 12)
+    out = tmp_path / "out"
+    assert main(["score", "--pred", str(pair[0]), "--gt", str(pair[1]), "-m", "psnr", "--fps", "12",
+                 "--out", str(out)]) == 0
+    assert (out / "per_video.csv").read_text().splitlines()[1].split(",")[4] == "24"

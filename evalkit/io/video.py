@@ -48,7 +48,8 @@ def _stream_fps(stream) -> float:
 
 
 def decode_video(path: str | Path, fps: float | None = None) -> Video:
-    """Decode every frame of ``path`` (a container or a folder of frame images)."""
+    """Decode every frame of ``path`` (a container or a folder of frame images). ``fps`` is the rate of a frame
+    folder without fps.txt; a container keeps its stream's rate (``fps`` is used only where it has none)."""
     path = Path(path)
     if path.is_dir():
         return _decode_folder(path, fps)
@@ -74,7 +75,8 @@ def decode_video(path: str | Path, fps: float | None = None) -> Video:
                            path=path, hint="re-encode it or remove it from the folder") from None
     if not frames:
         raise EvalkitError("has zero frames", path=path, hint="re-export the video or remove it")
-    return Video(np.stack(frames), fps or rate, path, meta)
+    # the container's own rate wins: ``fps`` (--fps) is for frame folders, and only fills in a missing rate
+    return Video(np.stack(frames), rate or fps or 0.0, path, meta)
 
 
 def _gif_fps(container, stream) -> float | None:
