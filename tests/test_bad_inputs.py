@@ -198,3 +198,26 @@ def test_fps_option_does_not_override_a_containers_rate(pair, tmp_path):
     assert main(["score", "--pred", str(pair[0]), "--gt", str(pair[1]), "-m", "psnr", "--fps", "12",
                  "--out", str(out)]) == 0
     assert (out / "per_video.csv").read_text().splitlines()[1].split(",")[4] == "24"
+
+
+def test_ctrl_c_during_a_real_run(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    for side, seed in (("pred", 1), ("gt", 2)):
+        for i in range(3):
+            clip(tmp_path / side / f"s{i}.mp4", n=48, h=64, w=64, seed=seed * 10 + i)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from evalkit.cli import main; sys.exit(main())",
+                             "score", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"), "-m", "ssim",
+                             "--out", str(out)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / outdir.LOCK_FILE).exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # the lock appears once --out is claimed, before the first video is scored
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "evalkit: interrupted" and "Traceback" not in err, err
+    assert list(out.iterdir()) == []  # no results, no half-written file, no lock
