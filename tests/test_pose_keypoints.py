@@ -125,7 +125,7 @@ def test_errors_name_the_problem(tmp_path):
         extract(video, backend="keypoints")
     np.save(tmp_path / "other.npy", np.zeros((T, 17, 2)))
     assert extract(video, backend="keypoints", path=tmp_path / "other.npy").num_frames == T
-    with pytest.raises(EvalkitError, match="no setting"):
+    with pytest.raises(EvalkitError, match="has no option .* valid keys"):
         extract(video, backend="keypoints", model="x")
 
 
