@@ -157,8 +157,9 @@ def render(frame: pd.DataFrame, fmt: str = "table") -> str:
         note = f"matched videos; {only['n_only_a']} only in {ra}, {only['n_only_b']} only in {rb}"
         notes = [f"{r['metric']}: {r['test']}" for r in part.to_dict(orient="records")
                  if str(r["test"]).startswith("not tested")]
-        n_min = int(part.loc[part["test"].str.startswith("sign-flip"), "n"].min()) if (
-            part["test"].str.startswith("sign-flip").any()) else None
+        # rows no video defines (n = 0, e.g. a z with no null) say nothing about the test's floor
+        flips = part["test"].str.startswith("sign-flip") & (part["n"] > 0)
+        n_min = int(part.loc[flips, "n"].min()) if flips.any() else None
         boot = part[part["test"].str.startswith("paired bootstrap")]
         if len(boot) and int(boot["n"].min()) < 10:
             notes.append(f"set-level rows resample only {int(boot['n'].min())} videos: their interval and p are "
