@@ -16,7 +16,8 @@ from evalkit.io.video import decode_video
 from test_cli_score import dirs  # noqa: F401  (a fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
-ORCHESTRATION = ("evalkit/scoring.py", "evalkit/worker_pool.py", "evalkit/runner.py", "evalkit/leaderboard.py",
+ORCHESTRATION = ("evalkit/scoring.py", "evalkit/worker_pool.py", "evalkit/runner.py",
+                 *(f"evalkit/leaderboard/{p.name}" for p in sorted((ROOT / "evalkit/leaderboard").glob("*.py"))),
                  "evalkit/cli/score.py", "evalkit/shards.py", "evalkit/distributed.py", "evalkit/preload/scoring.py")
 
 
@@ -73,10 +74,10 @@ def test_on_the_boards(toy):
 
 
 def test_preflight_is_the_metrics_own(toy, monkeypatch):
-    leaderboard._preflight([{"metrics": ["toy"]}])
+    leaderboard.preflight([{"metrics": ["toy"]}])
     monkeypatch.setattr(toy, "model_present", False)
     with pytest.raises(EvalkitError, match="toy: model file missing"):
-        leaderboard._preflight([{"metrics": ["toy"]}])
+        leaderboard.preflight([{"metrics": ["toy"]}])
 
 
 def test_declared_inputs_decide_the_audio_preload(toy):
