@@ -7,7 +7,7 @@ from evalkit.errors import EvalkitError
 
 DATASETS = {
     "synth": "SDGPip synthetic dancers (embedded default: made on first use in the cache; or a root written "
-             "by `evalkit data synth`), parts train/test",
+             "by `evalkit data synth`), parts train/test; part bench: synth-bench, the decision-sized test clips",
     "aistpp": "AIST++ crossmodal split (annotations + AIST Dance DB videos + music), camera c09, 60 fps, "
               "centre 640² crop, parts train/val/test",
     "wild": "any folder of music videos (audio in the container or a sidecar), one part",
@@ -18,6 +18,10 @@ def get_split(name: str, part: str = "test", root: str | Path | None = None, **o
     """The split ``name`` (see DATASETS). ``options`` go to the loader (camera, crop, resize, fps, ids for
     aistpp; reference, audio_dir for wild; seed for the default synth split)."""
     if name == "synth":
+        if root is None and part == "bench":  # synth-bench: the decision-sized test clips (synth_bench.py)
+            from evalkit.data.synth_bench import get_split as bench_split
+
+            return bench_split("test")
         if root is None:
             from evalkit.data.synth.default import get_split as default_split
 

@@ -18,6 +18,7 @@ class Board:
 
 BOARDS = {
     "synth-test": Board("synth", "test", "embedded SDGPip split (4 clips of 4 s, 256², 30 fps), made on first use"),
+    "synth-bench": Board("synth", "bench", "decision-sized SDGPip split (136 clips of 4 s, seed 24), made on first use"),
     "wild": Board("wild", "test", "real dance clips with music (../shared/data/wild: 3 of its 5 videos have audio)",
                   "shared:data/wild"),
     "aistpp-test": Board("aistpp", "test", "AIST++ crossmodal test split (user-supplied dataset)"),

@@ -47,7 +47,11 @@ def default_root(seed: int = DEFAULT_SEED) -> Path:
 
 def ensure_default(seed: int = DEFAULT_SEED, jobs: int | None = None, progress=None) -> Path:
     """The default split's root, generated first if it is not in the cache yet."""
-    root = default_root(seed)
+    return ensure_cached(default_root(seed), default_config(seed), jobs, progress)
+
+
+def ensure_cached(root: Path, cfg: SynthConfig, jobs: int | None = None, progress=None) -> Path:
+    """``root`` holding the split ``cfg`` describes, generated first (locked, atomically) if it is missing."""
     if (root / "sdgpip.json").is_file():
         return root
     lock_path = root.with_name(root.name + ".lock")
@@ -62,7 +66,6 @@ def ensure_default(seed: int = DEFAULT_SEED, jobs: int | None = None, progress=N
                 shutil.rmtree(root)
             from evalkit.data.synth.pipeline import default_jobs
 
-            cfg = default_config(seed)
             # a worker process costs a few seconds of imports: worth it only from ~4 clips per worker
             jobs = jobs or min(default_jobs(), max(1, (cfg.train + cfg.test) // 4))
             try:
