@@ -26,7 +26,7 @@ def _root() -> None:
 
 
 # modules of evalkit.cli that define commands (each has register(app)); add yours to this tuple
-COMMAND_MODULES = ("score", "merge", "stats", "data", "plot", "model", "leaderboard", "compare", "score_motion", "power", "sensitivity",)
+COMMAND_MODULES = ("score", "merge", "stats", "data", "plot", "model", "leaderboard", "compare", "score_motion", "power", "sensitivity", "report",)
 
 
 def _register() -> None:

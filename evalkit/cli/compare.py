@@ -24,3 +24,7 @@ def register(app: typer.Typer) -> None:
         if resamples < 100:
             raise EvalkitError(f"--resamples {resamples} is too few for a 95 % interval", hint="use 100 or more")
         typer.echo(render(compare(runs, out, resamples=resamples), fmt), nl=False)
+        if out is not None:
+            from evalkit.report.compare import write_comparison
+
+            typer.echo(f"wrote {write_comparison(out)}", err=True)

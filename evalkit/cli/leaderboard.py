@@ -132,3 +132,15 @@ def register(app: typer.Typer) -> None:
         if fmt not in ("md", "csv"):
             raise EvalkitError(f"unknown --format '{fmt}'", hint="choose md or csv")
         typer.echo(markdown(rows) if fmt == "md" else to_csv(rows), nl=False)
+
+    @lb.command("site")
+    def site_cmd(
+        out: Path = typer.Option(..., "--out", help="Folder for the static site (index.html, <split>.html)."),
+        board_dir: Path = typer.Option(Path("leaderboards"), "--dir", help=DIR_HELP),
+        reports: bool = typer.Option(True, "--reports/--no-reports", help="Generate each row's run report."),
+    ) -> None:
+        """Static, sortable pages of every board, generated from its CSV (evalkit.report.site)."""
+        from evalkit.report.site import build_site
+
+        pages = build_site(board_dir, out, reports=reports)
+        typer.echo(f"wrote {len(pages)} pages into {out} (open {out / 'index.html'})", err=True)

@@ -97,6 +97,7 @@ def register(app: typer.Typer) -> None:
         limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N clips."),
         jobs: int = typer.Option(1, "--jobs", "-j", help="Scoring worker processes."),
         opt: list[str] = typer.Option([], "--opt", help="Generator option KEY=VALUE (repeatable), e.g. pose_backend=dwpose."),
+        no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html into the run folder."),
     ) -> None:
         """Generate the split's videos into a run folder with progress, score them and print the table. Exit 0:
         every metric has a value for every video; 3: some metric failed on some video (one line per reason under
@@ -130,5 +131,9 @@ def register(app: typer.Typer) -> None:
         for line in failures:
             typer.echo(line, err=True)
         typer.echo(f"wrote {df.attrs['run_dir'] / 'results.json'}", err=True)
+        if not no_report:
+            from evalkit.cli.report import write_run_report
+
+            write_run_report(df.attrs["run_dir"])
         if failures:
             raise typer.Exit(EXIT_INCOMPLETE)

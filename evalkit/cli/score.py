@@ -72,6 +72,7 @@ def register(app: typer.Typer) -> None:
         gt_stats: Optional[Path] = typer.Option(None, "--gt-stats", help="Reference statistics (.npz from `evalkit stats make`) for the requested metrics that take them (e.g. fvd)."),
         opt: list[str] = typer.Option([], "--opt", help="Metric option METRIC.KEY=VALUE (repeatable)."),
         shard: Optional[str] = typer.Option(None, "--shard", help="Score shard INDEX/COUNT and write its state to --out."),
+        no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html into --out."),
     ):
         """Score predicted videos against ground truth. Exit 0: every metric has a value for every video; 3: some
         metric failed on some video (one line per reason under the table; results are still written); 2: bad
@@ -124,5 +125,9 @@ def register(app: typer.Typer) -> None:
             typer.echo(line, err=True)
         if out is not None:
             typer.echo(f"wrote {out / 'results.json'} and {out / 'per_video.csv'}", err=True)
+            if not (no_report or shard):  # a shard's results are partial: its report comes after `evalkit merge`
+                from evalkit.cli.report import write_run_report
+
+                write_run_report(out)
         if failures:
             raise typer.Exit(EXIT_INCOMPLETE)
