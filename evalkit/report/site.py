@@ -85,7 +85,7 @@ def board_page(split: str, header: list[str], rows: list[dict], decisions: dict,
                                                controls.get(metric_key(lab), set()), model)) for lab in labels]
         body.append("<tr>" + "".join(cells) + "</tr>")
     note = (f"Each cell: value [95 % interval] N, exactly as leaderboards/{split}.csv. "
-            f"<span class=sig>*</span>: differs from the metric's control (C) at Holm-corrected p &lt; {ALPHA} "
+            f"<span class='sig'>*</span>: differs from the metric's control (C) at Holm-corrected p &lt; {ALPHA} "
             f"(decisions/{split}.csv; hover for the paired difference); ·: decided, not significant; "
             "blank: no decision. Click a header to sort; a model links to its run report.")
     return page(f"evalkit leaderboard — {split}",
