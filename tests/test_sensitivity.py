@@ -76,10 +76,11 @@ def test_suite_small_version_of_the_expected_behaviour(tmp_path, monkeypatch):
     frame = pd.DataFrame(rows).set_index(["damage", "column"])
     lift = frame["value"].xs("beat_align_lift", level="column")
     low = frame["ci_low"].xs("beat_align_lift", level="column")
-    high = frame["ci_high"].xs("beat_align_lift", level="column")
     assert low["delay 0"] > 0.2  # clearly above chance with its own music
     assert lift["delay 8"] < lift["delay 0"] - 0.2  # about half a beat late: the lift is gone
-    assert low["still frame"] <= 0 <= high["still frame"] and abs(lift["still frame"]) < 0.1
+    # a still frame: undefined by the still-video policy (docs/sync.md), not a number from detector jitter
+    assert np.isnan(lift["still frame"]) and np.isnan(frame["value"][("still frame", "beat_align")])
+    assert frame["n_videos"][("still frame", "beat_align")] == 0
     assert frame["value"][("still frame", "beat_align_still")] > 0.9
     csv, md = write_table(rows, tmp_path)
     assert "| synth | delay 0 | 4 |" in md.read_text()

@@ -188,3 +188,45 @@ def test_av_align_null_rows_and_exact_merge():
     assert AVAlign("tempotokens-2025").settings == {"min_peak": 0.1, "one_to_one": True}
     with pytest.raises(ValueError, match="null"):
         AVAlign(workers=1).merge(AVAlign(workers=1, null_shifts=10))
+
+
+# --- the still-video policy ------------------------------------------------------------------------------------
+
+
+def jittered_still(seed: int, px: float = 0.05) -> PoseTrack:
+    """The stick figure held still, its joints jittering by ``px`` pixels (BlazePose on a held real frame: ~0.005
+    body heights / s, this: ~0.01)."""
+    track = random_motion(seed)
+    track.joints[:] = track.joints[:1] + np.random.default_rng(seed).normal(0, px, track.joints.shape)
+    return track
+
+
+def test_still_video_gives_nan_in_both_directions_moving_dancers_unchanged(monkeypatch):
+    import evalkit.pose
+
+    beats = np.arange(7, T, 15)
+    still = jittered_still(0)
+    kept = beat_align_2d(still, beats, still_speed=0.0)  # policy off: jitter makes minima, and a score
+    assert kept["kinetics"].motion_beats.size > 10 and np.isfinite(kept[MUSIC_TO_MOTION])
+    out = beat_align_2d(still, beats)
+    assert out["still"] and out["movement"]["speed"] < 0.05
+    assert math.isnan(out[MUSIC_TO_MOTION]) and math.isnan(out[MOTION_TO_MUSIC])
+    for seed in range(5):  # a moving dancer: bit-identical with the policy on or off
+        on, off = beat_align_2d(random_motion(seed), beats), beat_align_2d(random_motion(seed), beats, still_speed=0.0)
+        assert not on["still"] and on[MUSIC_TO_MOTION] == off[MUSIC_TO_MOTION]
+        assert on[MOTION_TO_MUSIC] == off[MOTION_TO_MUSIC]
+    # the streaming metric: NaN row, counted as still (within undefined), no null and no cross-music entry
+    tracks = {"v0": random_motion(20), "v1": random_motion(21), "s": still}
+    for i, track in enumerate(tracks.values()):
+        track.info = {"backend": "synthetic", "video_sha256": f"{i + 1:x}" * 64}
+    monkeypatch.setattr(evalkit.pose, "extract", lambda video, backend, **kw: tracks[video.path.stem])
+    metric = BeatAlign()
+    rows = [metric.update(_beat_item(k, 120.0)) for k in tracks]
+    assert rows[2]["beat_align_still_video"] == 1.0 and rows[0]["beat_align_still_video"] == 0.0
+    assert all(math.isnan(rows[2][k]) for k in ("beat_align", "beat_align_motion_to_music", "beat_align_null",
+                                                 "beat_align_lift", "beat_align_z"))
+    assert rows[2]["beat_align_speed"] < 0.05
+    assert metric.counts()["still_videos"] == 1 and metric.counts()["undefined"] == 1
+    mat = metric.cross_matrices()[0]  # the still video's motion scores against no music; its music stays usable
+    assert np.isnan(mat).all(axis=1).sum() == 1 and np.isfinite(mat).sum() == 6
+    assert np.isfinite(BeatAlign(still_speed=0.0).update(_beat_item("s", 120.0))["beat_align"])  # policy off

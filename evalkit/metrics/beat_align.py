@@ -14,7 +14,7 @@ beats from its audio).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -225,12 +225,18 @@ def kinetics_2d(track, conf_thresh: float = 0.3, smooth_s: float = 5 / 60, order
 
 
 def beat_align_2d(track, music_beats: np.ndarray, direction: str = MUSIC_TO_MOTION, sigma_s: float = 0.05,
-                  smooth_s: float = 5 / 60, order_s: float | None = None, conf_thresh: float = 0.3) -> dict:
+                  smooth_s: float = 5 / 60, order_s: float | None = None, conf_thresh: float = 0.3,
+                  still_speed: float = STILL_SPEED) -> dict:
     """2D-BeatAlign of one video: its PoseTrack and the music beats as video frame indices.
 
     Returns ``beat_align`` (the chosen direction), both directions, the beats used and the counts of what
     was excluded. A music beat is used when the velocity at its frame is defined (a person in that frame
     and the next); beats elsewhere are excluded and counted. NaN when a direction has nothing to score.
+
+    Still-video policy (docs/sync.md): when the dancer's median speed is below ``still_speed`` body heights per
+    second (evalkit.metrics.movement) both directions are NaN and ``still`` is True — the minima of a still
+    frame are the detector's jitter, not motion beats (BlazePose on a held frame: 0.005; dancers ≥ 0.18 at
+    their 10th percentile). ``still_speed=0`` turns the policy off.
     """
     if direction not in DIRECTIONS:
         from evalkit.errors import EvalkitError
@@ -242,7 +248,9 @@ def beat_align_2d(track, music_beats: np.ndarray, direction: str = MUSIC_TO_MOTI
     usable = music[inside][kin.valid[music[inside]]]
     sigma_f = sigma_s * kin.fps  # distances are in frames; σ in seconds times fps
     scores = {MUSIC_TO_MOTION: float("nan"), MOTION_TO_MUSIC: float("nan")}
-    if usable.size and kin.motion_beats.size:  # each direction needs beats on both sides
+    moves = movement(kin, track, conf_thresh, still_speed)
+    still = bool(moves["speed"] < still_speed)  # False when NaN (no person: undefined for that reason)
+    if usable.size and kin.motion_beats.size and not still:  # each direction needs beats on both sides
         scores[MUSIC_TO_MOTION] = float(nearest_gaussian_score(usable, kin.motion_beats, sigma_f).mean())
         scores[MOTION_TO_MUSIC] = float(nearest_gaussian_score(kin.motion_beats, usable, sigma_f).mean())
     return {
@@ -253,6 +261,8 @@ def beat_align_2d(track, music_beats: np.ndarray, direction: str = MUSIC_TO_MOTI
         "motion_beats": kin.motion_beats,
         "music_beats_excluded": int(music.size - usable.size),
         "kinetics": kin,
+        "movement": moves,
+        "still": still,
     }
 
 
@@ -340,7 +350,9 @@ class BeatAlign(Metric):
 
         find_model()
 
-    _COUNTS = ("undefined", "frames", "frames_no_person", "music_beats", "music_beats_excluded", "motion_beats")
+    #: ``still_videos``: undefined because the dancer does not move (the still-video policy), within ``undefined``
+    _COUNTS = ("undefined", "still_videos", "frames", "frames_no_person", "music_beats", "music_beats_excluded",
+               "motion_beats")
     #: per video: the nulls of both directions and the movement columns
     _PER_VIDEO = (*NULL_STATES, *(f"{k}_other" for k in NULL_STATES), "speed", "still")
     #: per video, for the set-level cross-music null: content seed, fps, frames; ragged: valid velocity mask,
@@ -375,23 +387,26 @@ class BeatAlign(Metric):
         track = extract(video, backend=s["pose"], **s["pose_settings"])
         self.pose_info = dict(track.info)
         out = beat_align_2d(track, beats.frames, s["direction"], s["sigma_s"], s["smooth_s"], s["order_s"],
-                            s["conf_thresh"])
+                            s["conf_thresh"], s["still_speed"])
         other, kin = self._other(), out["kinetics"]
+        if out["still"]:  # no motion beats for the nulls either: a still video leaves every sync number undefined
+            kin = replace(kin, motion_beats=np.zeros(0, dtype=np.int64))
         null_start = time.perf_counter()
         seed = content_seed(track.info.get("video_sha256") or frames_sha256(video.frames))
         null = self._shift_null(out, beats, kin, video.num_frames, seed)
         null_ms = (time.perf_counter() - null_start) * 1e3
-        moves = movement(kin, track, s["conf_thresh"], s["still_speed"])
+        moves = out["movement"]
         excluded = out["music_beats_excluded"] + beats.dropped  # no person there, or past the video's end
         st = self._state
         st["values"] = np.append(st["values"], out["beat_align"])
         st["values_other"] = np.append(st["values_other"], out[other])
         st["undefined"] += float(np.isnan(out["beat_align"]))
+        st["still_videos"] += float(out["still"])
         st["frames"] += kin.counts["frames"]
         st["frames_no_person"] += kin.counts["frames_no_person"]
         st["music_beats"] += len(out["music_beats"])
         st["music_beats_excluded"] += excluded
-        st["motion_beats"] += len(out["motion_beats"])
+        st["motion_beats"] += len(kin.motion_beats)
         in_video = np.rint(beats.times * video.fps)  # the tracker's beats that beats.frames kept (cross-music)
         per_video = {**stored(null[0]), **{f"{k}_other": v for k, v in stored(null[1]).items()},
                      "speed": moves["speed"], "still": moves["still"], "x_id": seed, "x_fps": video.fps,
@@ -406,7 +421,8 @@ class BeatAlign(Metric):
         row = {"beat_align": out["beat_align"], f"beat_align_{other}": out[other],
                "beat_align_music_beats": float(len(out["music_beats"])),
                "beat_align_music_beats_excluded": float(excluded),
-               "beat_align_motion_beats": float(len(out["motion_beats"])), "beat_align_tempo_bpm": beats.tempo,
+               "beat_align_motion_beats": float(len(kin.motion_beats)), "beat_align_tempo_bpm": beats.tempo,
+               "beat_align_still_video": float(out["still"]),
                "beat_align_frames_no_person": float(kin.counts["frames_no_person"]),
                "beat_align_body_scale_px": kin.scale_px}
         for prefix, summary in (("beat_align", null[0]), (f"beat_align_{other}", null[1])):
