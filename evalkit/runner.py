@@ -207,7 +207,8 @@ def _plain(value):
 
 def run_model(name: str, split: str = "test", dataset: str | None = "synth", root=None, out=None, seed: int = 0,
               limit: int | None = None, metrics=None, device: str = "cpu", jobs: int = 1, shuffle_music: bool = False,
-              options: dict | None = None, preset: str = "clean", progress: bool = True, score_videos: bool = True):
+              options: dict | None = None, preset: str = "clean", progress: bool = True, score_videos: bool = True,
+              max_memory: str | int | None = None):
     """Generate ``split`` with generator ``name`` and score it; returns the aggregate DataFrame
     (``df.attrs['run_dir']`` is the run folder, which holds results.json), or None with ``score_videos=False``."""
     from evalkit.data.registry import get_split
@@ -238,8 +239,8 @@ def run_model(name: str, split: str = "test", dataset: str | None = "synth", roo
         return None
 
     agg = score(run_dir / "pred", run_dir / "gt", metrics=metric_names, preset=preset, device=device, jobs=jobs,
-                out=run_dir, progress=progress, metric_options={k: dict(v) for k, v in METRIC_OPTIONS.items()
-                                                                if k in metric_names})
+                out=run_dir, progress=progress, max_memory=max_memory,
+                metric_options={k: dict(v) for k, v in METRIC_OPTIONS.items() if k in metric_names})
     results = run_dir / "results.json"
     record = json.loads(results.read_text())
     record["run"] = {

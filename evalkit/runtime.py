@@ -17,3 +17,12 @@ class Runtime:
     executor: str | None = None
     #: pixels per batch of the torch optical flow (None: its default); workers sharing one GPU split its memory
     flow_batch_pixels: float | None = None
+    #: bytes this process keeps its decoded chunks and metric batches within (None: half the RAM available when
+    #: it starts); see evalkit.memory and docs/memory.md
+    max_memory: int | None = None
+
+    def memory_budget(self) -> int:
+        """This process's memory budget in bytes (evalkit.memory)."""
+        from evalkit.memory import budget_bytes
+
+        return budget_bytes(self.max_memory)

@@ -157,7 +157,8 @@ class Scorer:
 
     def __init__(self, cfg: ScoreConfig, runtime: Runtime | None = None, metrics: dict | None = None):
         self.cfg = cfg
-        self.metrics = metrics if metrics is not None else self._build(cfg, runtime)
+        self.runtime = runtime or Runtime()
+        self.metrics = metrics if metrics is not None else self._build(cfg, self.runtime)
         self.rows: list[dict] = []
         self.errors: list[dict] = []
         self.failed = {name: 0 for name in self.metrics}
@@ -179,22 +180,53 @@ class Scorer:
         for key, value in item.notes.items():
             self.notes_total[key] = self.notes_total.get(key, 0) + int(value)
             row[f"note:{key}"] = value
-        seconds = {}
         for name, metric in self.metrics.items():
-            start = time.perf_counter()
             if "gt" in metric.needs and item.gt is None:
                 raise EvalkitError(f"metric '{name}' needs ground truth", hint="pass --gt DIR")
             metric.check_input(item)  # input it can never score stops the run (one line), not a NaN
+        seconds = {name: 0.0 for name in self.metrics}
+        values = self._stream(item, {n: m for n, m in self.metrics.items() if m.streams}, seconds)
+        for name, metric in self.metrics.items():
+            if metric.streams:
+                continue
+            start = time.perf_counter()
             try:
-                row.update(metric.update(item))
+                values[name] = metric.update(item)
             except EvalkitError as err:  # this metric cannot score this item; the others still do
-                self.failed[name] += 1
-                self.errors.append({"video": item.key, "metric": name, "error": str(err)})
-                row[name] = float("nan")
+                values[name] = self._failure(item, name, err)
             seconds[name] = time.perf_counter() - start
+        for name in self.metrics:  # columns in metric order, streaming or not
+            row.update(values[name])
         trace.event("scored", video=item.key, seconds=seconds)
         self.rows.append(row)
         return row
+
+    def _stream(self, item: ScoreItem, metrics: dict, seconds: dict) -> dict:
+        """Feed the streaming metrics the pair chunk by chunk, each chunk decoded once for all of them: one chunk
+        of frames is in memory at a time (docs/memory.md). A decoding error stops the run (one line)."""
+        values, live = {}, {}
+        for name, metric in metrics.items():
+            metric.start_video(item)
+            live[name] = metric
+        if not live:
+            return values
+        for pred, gt in item.chunks(item.chunk_frames(self.runtime.memory_budget())):
+            for name, metric in list(live.items()):
+                start = time.perf_counter()
+                try:
+                    metric.update_chunk(pred, gt)
+                except EvalkitError as err:  # this metric cannot score this item; the others still do
+                    values[name] = self._failure(item, name, err)
+                    del live[name]
+                seconds[name] += time.perf_counter() - start
+        for name, metric in live.items():
+            values[name] = metric.finish_video()
+        return values
+
+    def _failure(self, item: ScoreItem, name: str, err: EvalkitError) -> dict:
+        self.failed[name] += 1
+        self.errors.append({"video": item.key, "metric": name, "error": str(err)})
+        return {name: float("nan")}
 
     def prepare(self) -> "Scorer":
         """Load every metric's networks now, in the process that will score (a worker, or the only one)."""
@@ -207,7 +239,7 @@ class Scorer:
         metrics = {name: metric.clone() for name, metric in self.metrics.items()}
         for metric in metrics.values():
             metric.reset()
-        return Scorer(self.cfg, metrics=metrics)
+        return Scorer(self.cfg, self.runtime, metrics=metrics)
 
     def snapshot(self) -> dict:
         """A picklable copy of the state: configuration, every metric's state dict, rows, errors and counts."""
@@ -282,23 +314,34 @@ class Scorer:
 
 
 def score(pred, gt=None, *, metrics=None, preset: str = "clean", device: str = "cpu", jobs: int = 1,
-          out: str | Path | None = None, progress: bool = False, **options) -> pd.DataFrame:
+          out: str | Path | None = None, progress: bool = False, max_memory: str | int | None = None,
+          **options) -> pd.DataFrame:
     """Score ``pred`` against ``gt`` (directories or single files). Returns the aggregate DataFrame;
     ``df.attrs['per_video']`` holds the per-video rows and ``df.attrs['record']`` the results record.
-    ``out`` writes results.json and per_video.csv there."""
+    ``out`` writes results.json and per_video.csv there. ``max_memory`` ("4G", bytes; None: half the RAM
+    available) bounds decoded chunks and metric batches (docs/memory.md); it changes no value."""
     fields = {f.name for f in dataclasses.fields(ScoreConfig)} - {"metrics", "preset", "device", "jobs"}
     unknown = sorted(set(options) - fields)
     if unknown:
         raise EvalkitError(f"evalkit.score has no keyword '{unknown[0]}'", hint=f"valid keywords: metrics, preset, "
-                           f"device, jobs, out, progress, {', '.join(sorted(fields))}")
+                           f"device, jobs, out, progress, max_memory, {', '.join(sorted(fields))}")
+    runtime = runtime_for(max_memory)
     if isinstance(metrics, str):  # "ssim,psnr" as on the command line
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
     cfg = ScoreConfig(metrics=tuple(metrics or DEFAULT_METRICS), preset=preset, device=device, jobs=jobs, **options)
     from evalkit.results.outdir import claimed
 
     with claimed(out):  # checked and locked before any scoring
-        scorer = run(pred, gt, cfg, progress=progress)
+        scorer = run(pred, gt, cfg, progress=progress, runtime=runtime)
         return finish(scorer, out)
+
+
+def runtime_for(max_memory: str | int | None) -> Runtime:
+    """The Runtime of a run given ``--max-memory`` (a size such as 4G, or bytes; None: automatic), checked
+    before any video is read."""
+    from evalkit.memory import parse_size
+
+    return Runtime(max_memory=None if max_memory is None else parse_size(max_memory))
 
 
 def select_pairs(pred, gt, cfg: ScoreConfig) -> list[PairPaths]:
@@ -432,12 +475,16 @@ def _progress(total: int, enabled: bool):
     return bar()
 
 
-def run(pred, gt, cfg: ScoreConfig, progress: bool = False, pairs: list[PairPaths] | None = None) -> Scorer:
+def run(pred, gt, cfg: ScoreConfig, progress: bool = False, pairs: list[PairPaths] | None = None,
+        runtime: Runtime | None = None) -> Scorer:
     """Score all pairs. With jobs > 1 each worker process decodes *and* scores a run of whole videos (on the
     CPU, or each with its own CUDA context on the GPU) and the states merge in pair order: decoded frames never
     cross a process boundary (pickling them to one scoring process cost more than all the metrics did), and the
-    CPU-bound parts (optical flow, beat tracking) run in parallel too."""
+    CPU-bound parts (optical flow, beat tracking) run in parallel too. ``runtime.max_memory`` is the whole run's
+    memory budget (None: half the RAM available now), split evenly between the workers (docs/memory.md)."""
     cfg = check_config(cfg)
+    runtime = runtime or Runtime()
+    runtime = replace(runtime, max_memory=runtime.memory_budget())  # the automatic budget, read once
     pairs = pairs if pairs is not None else select_pairs(pred, gt, cfg)
     trace.event("run_start", pairs=len(pairs), jobs=cfg.jobs)
     devices = devices_of(cfg.device)
@@ -450,7 +497,7 @@ def run(pred, gt, cfg: ScoreConfig, progress: bool = False, pairs: list[PairPath
         if devices[0].startswith("cuda") and on_gpu and int(os.environ.get("RANK", "0")) == 0:
             # this process computes on the GPU at the end (FVD's bootstrap): its CUDA context meanwhile
             threading.Thread(target=_warm_cuda, args=(devices[0],), daemon=True).start()
-    scorer = Scorer(cfg)  # networks load on first use: in the workers, never in this parent
+    scorer = Scorer(cfg, runtime)  # networks load on first use: in the workers, never in this parent
     with _progress(len(pairs), progress) as advance:
         if parallel:
             import torch
@@ -464,7 +511,8 @@ def run(pred, gt, cfg: ScoreConfig, progress: bool = False, pairs: list[PairPath
             # flow over the worker's share of the cores, in threads; torch-flow batch per worker: the workers on
             # one GPU share its memory (~90 MB of temporaries per 512² pair)
             runtime = Runtime(inner_workers=max(1, round(cores / cfg.jobs)), executor="threads",
-                              flow_batch_pixels=min(2e7, 8e7 * len(devices) / cfg.jobs))
+                              flow_batch_pixels=min(2e7, 8e7 * len(devices) / cfg.jobs),
+                              max_memory=runtime.max_memory // cfg.jobs)
             registry = {name: REGISTRY[name] for name in cfg.metrics}
             init = (worker_cfg, threads, runtime, dict(os.environ), devices, ctx.Value("i", 0), registry)
             pool = worker_pool.pool(ctx, cfg.jobs, _init_worker, init)

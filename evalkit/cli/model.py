@@ -97,6 +97,8 @@ def register(app: typer.Typer) -> None:
         limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N clips."),
         jobs: int = typer.Option(1, "--jobs", "-j", help="Scoring worker processes."),
         opt: list[str] = typer.Option([], "--opt", help="Generator option KEY=VALUE (repeatable), e.g. pose_backend=dwpose."),
+        max_memory: Optional[str] = typer.Option(None, "--max-memory", help="Scoring's memory budget, e.g. 4G "
+                                                 "(default: half the available RAM; docs/memory.md)."),
         no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html into the run folder."),
     ) -> None:
         """Generate the split's videos into a run folder with progress, score them and print the table. Exit 0:
@@ -110,6 +112,10 @@ def register(app: typer.Typer) -> None:
         if music not in ("own", "shifted"):
             raise EvalkitError(f"unknown --music '{music}'", hint="choose own or shifted")
         options = parse_generator_options(opt)
+        if max_memory is not None:  # checked before minutes of generation
+            from evalkit.memory import parse_size
+
+            max_memory = parse_size(max_memory)
         given = {"checkpoint": checkpoint, "steps": steps, "cfg_scale": cfg_scale}
         if any(v is not None for v in given.values()) and model not in ("m2p", "posedit"):
             raise EvalkitError("--checkpoint, --steps and --cfg are m2p and posedit options", hint=f"'{model}' takes --opt KEY=VALUE")
@@ -121,7 +127,7 @@ def register(app: typer.Typer) -> None:
         names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
         df = run_model(model, split=split, dataset=dataset, root=root, out=out, seed=seed, limit=limit, metrics=names,
                        device=device, jobs=jobs, shuffle_music=music == "shifted", options=options,
-                       score_videos=not no_score)
+                       score_videos=not no_score, max_memory=max_memory)
         if df is None:
             return
         from evalkit.results.table import EXIT_INCOMPLETE, failure_lines, render

@@ -72,6 +72,9 @@ def register(app: typer.Typer) -> None:
         gt_stats: Optional[Path] = typer.Option(None, "--gt-stats", help="Reference statistics (.npz from `evalkit stats make`) for the requested metrics that take them (e.g. fvd)."),
         opt: list[str] = typer.Option([], "--opt", help="Metric option METRIC.KEY=VALUE (repeatable)."),
         shard: Optional[str] = typer.Option(None, "--shard", help="Score shard INDEX/COUNT and write its state to --out."),
+        max_memory: Optional[str] = typer.Option(None, "--max-memory", help="Memory budget for decoded frames and "
+                                                 "metric batches, e.g. 4G (default: half the available RAM; "
+                                                 "docs/memory.md). Changes no value."),
         no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html into --out."),
     ):
         """Score predicted videos against ground truth. Exit 0: every metric has a value for every video; 3: some
@@ -85,7 +88,7 @@ def register(app: typer.Typer) -> None:
 
             worker_pool.context(m.strip() for m in metrics.split(","))
         from evalkit.results.table import EXIT_INCOMPLETE, FORMATS, failure_lines, render
-        from evalkit.scoring import ScoreConfig, finish, run
+        from evalkit.scoring import ScoreConfig, finish, run, runtime_for
 
         if fmt not in FORMATS:
             raise EvalkitError(f"unknown --format '{fmt}'", hint=f"choose one of: {', '.join(FORMATS)}")
@@ -100,6 +103,7 @@ def register(app: typer.Typer) -> None:
                           resize_pred_to_gt=resize_pred_to_gt, ignore_fps=ignore_fps,
                           allow_missing_pred=allow_missing_pred, audio_dir=str(audio) if audio else None, fps=fps,
                           metric_options=options, shard=parse_shard(shard))
+        runtime = runtime_for(max_memory)
         if shard and out is None:
             raise EvalkitError("--shard needs --out (the shard's state is written there for `evalkit merge`)")
         from evalkit.distributed import distributed_run, is_distributed_launch
@@ -112,7 +116,7 @@ def register(app: typer.Typer) -> None:
                 if scorer is None:  # ranks other than 0 have handed their state to rank 0
                     return
             else:
-                scorer = run(pred, gt, cfg, progress=True)
+                scorer = run(pred, gt, cfg, progress=True, runtime=runtime)
             if shard:
                 from evalkit.shards import save_shard
 

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
+
+import numpy as np
 
 from evalkit.errors import EvalkitError
 from evalkit.io.audio import Audio
@@ -35,6 +37,22 @@ class ScoreItem:
     @property
     def pred_path(self) -> Path:
         return self.pred.path
+
+    def chunk_frames(self, budget: int) -> int:
+        """Frames per decoded chunk of this pair within a memory budget of ``budget`` bytes (evalkit.memory)."""
+        from evalkit.memory import chunk_frames
+
+        height, width = self.pred.size
+        return chunk_frames(budget, height * width, 1 if self.gt is None else 2)
+
+    def chunks(self, size: int) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """(pred, gt) runs of at most ``size`` consecutive frames, decoded as they are asked for (gt None where
+        there is none): one chunk of the pair is in memory at a time."""
+        if self.gt is None:
+            for pred in self.pred.chunks(size):
+                yield pred, None
+            return
+        yield from zip(self.pred.chunks(size), self.gt.chunks(size), strict=True)
 
 
 def _long_enough(audio: Audio, video: Video) -> Audio:

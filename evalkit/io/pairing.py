@@ -83,8 +83,11 @@ def reconcile(pred: Video, gt: Video, *, length: str = "error", resize_pred_to_g
         import cv2
 
         h, w = gt.size
-        frames = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) for f in pred.frames])
-        pred = Video(frames, pred.fps, pred.path, {**pred.meta, "resized_from": pred.size})
+
+        def resize(frames: np.ndarray) -> np.ndarray:  # per chunk as the metrics read it: never the whole video
+            return np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) for f in frames])
+
+        pred = pred.mapped(resize, (h, w), {**pred.meta, "resized_from": pred.size})
         notes["resized"] = 1
     if pred.num_frames != gt.num_frames:
         if length != "truncate":
@@ -92,6 +95,5 @@ def reconcile(pred: Video, gt: Video, *, length: str = "error", resize_pred_to_g
                                hint="pass --length truncate to score the common prefix (dropped frames are counted)")
         n = min(pred.num_frames, gt.num_frames)
         notes["truncated_frames"] = pred.num_frames + gt.num_frames - 2 * n
-        pred = Video(pred.frames[:n], pred.fps, pred.path, pred.meta)
-        gt = Video(gt.frames[:n], gt.fps, gt.path, gt.meta)
+        pred, gt = pred.head(n), gt.head(n)
     return pred, gt, notes

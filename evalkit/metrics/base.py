@@ -48,6 +48,10 @@ class Metric:
     option_prefixes: ClassVar[dict[str, str]] = {}
     #: attributes that clones share instead of copying (a loaded network: workers' states share one)
     shared: ClassVar[tuple[str, ...]] = ()
+    #: reads a pair's frames chunk by chunk (``start_video`` / ``update_chunk`` / ``finish_video``): the engine
+    #: decodes each chunk once for every such metric, so memory does not grow with the video's length
+    #: (docs/memory.md); a metric that does not stream gets the whole item through ``update``
+    streams: ClassVar[bool] = False
 
     def __init__(self, preset: str | None = None, device: str = "cpu", runtime: Runtime | None = None, **overrides):
         if not self.presets:
@@ -138,6 +142,19 @@ class Metric:
 
     def compute(self) -> dict[str, float]:
         """Aggregate values ({column: value}); the first column is the headline number."""
+        raise NotImplementedError
+
+    # --- streaming metrics (``streams = True``) implement these; ``update`` is then start, chunks, finish ------
+    def start_video(self, item) -> None:
+        """Begin one item; its frames follow through ``update_chunk`` in order."""
+        raise NotImplementedError
+
+    def update_chunk(self, pred, gt) -> None:
+        """The item's next consecutive frames: uint8 (n, H, W, 3) arrays (gt None where there is none)."""
+        raise NotImplementedError
+
+    def finish_video(self) -> dict[str, float]:
+        """End the item begun by ``start_video``; return its row values."""
         raise NotImplementedError
 
     # --- identity -----------------------------------------------------------------------------

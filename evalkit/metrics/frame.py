@@ -32,9 +32,13 @@ def abs_diff(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
 
 class FrameMetric(Metric):
     needs = ("pred", "gt")
+    streams = True
     #: frames per batch on the CPU (a GPU takes CHUNK): small enough to stay in cache (a 32-frame float64 map is
     #: 50 MB at 256²), large enough that each torch op is worth its threads' fork-join (measured at 256²)
     cpu_chunk: ClassVar[int] = 4
+    #: peak working memory of ``frame_values`` per pixel of one frame pair, in bytes (measured on the CPU by
+    #: benchmarks/memory.py --per-pixel, rounded up): sizes the batch within the memory budget's WORK_SHARE
+    bytes_per_pixel: ClassVar[float] = 64.0
 
     def reset(self) -> None:
         self.add_state("total", 0.0)
@@ -49,6 +53,18 @@ class FrameMetric(Metric):
         """The smallest frame height and width this metric's settings can score."""
         return 1
 
+    def work_bytes_per_pixel(self) -> float:
+        """``bytes_per_pixel`` for these settings (a network's depends on the backbone)."""
+        return self.bytes_per_pixel
+
+    def batch_frames(self, height: int, width: int) -> int:
+        """Frame pairs per ``frame_values`` call: as many as the budget's WORK_SHARE holds at this size, at least
+        one, at most ``cpu_chunk`` (CPU) or CHUNK (GPU). Batching changes no value (tested)."""
+        from evalkit.memory import batch_frames
+
+        cap = self.cpu_chunk if torch.device(self.device).type == "cpu" else CHUNK
+        return batch_frames(self.runtime.memory_budget(), height * width, self.work_bytes_per_pixel(), cap)
+
     def check_input(self, item) -> None:
         height, width = item.pred.size
         least = self.min_frame_size()
@@ -57,17 +73,29 @@ class FrameMetric(Metric):
                                f"pixels, got {height}×{width}", path=item.pred.path,
                                hint=f"drop {self.name} from --metrics or score larger frames")
 
-    def update(self, item) -> dict[str, float]:
-        pred, gt = item.pred.frames, item.gt.frames
-        values = []
-        chunk = self.cpu_chunk if torch.device(self.device).type == "cpu" else CHUNK
-        for start in range(0, len(pred), chunk):
-            p, g = to_device(pred[start:start + chunk], self.device), to_device(gt[start:start + chunk], self.device)
-            values.append(self.frame_values(p, g).double().cpu())
-        v = torch.cat(values).numpy()
+    def start_video(self, item) -> None:
+        self._values: list[torch.Tensor] = []
+        self._batch = self.batch_frames(*item.pred.size)
+
+    def update_chunk(self, pred: np.ndarray, gt: np.ndarray) -> None:
+        for start in range(0, len(pred), self._batch):
+            p = to_device(pred[start:start + self._batch], self.device)
+            g = to_device(gt[start:start + self._batch], self.device)
+            self._values.append(self.frame_values(p, g).double().cpu())
+
+    def finish_video(self) -> dict[str, float]:
+        v = torch.cat(self._values).numpy()
+        self._values = []
         self._state["total"] += v.sum()
         self._state["frames"] += len(v)
         return {self.name: float(v.mean())}
+
+    def update(self, item) -> dict[str, float]:
+        """One whole item, read chunk by chunk as the engine does (docs/memory.md)."""
+        self.start_video(item)
+        for pred, gt in item.chunks(item.chunk_frames(self.runtime.memory_budget())):
+            self.update_chunk(pred, gt)
+        return self.finish_video()
 
     def compute(self) -> dict[str, float]:
         n = self._state["frames"]

@@ -16,6 +16,7 @@ class L1(FrameMetric):
     name = "l1"
     higher_is_better = False
     reference = "mean absolute error (clean) / DisCo ssim_l1_lpips_psnr.py formula (disco)"
+    bytes_per_pixel = 32.0  # 30 measured (benchmarks/memory.py --per-pixel)
     on_boards = True
     drift_tolerance = (5e-4, 1e-3)
     presets = {

@@ -66,6 +66,11 @@ class LPIPS(FrameMetric):
     def min_frame_size(self) -> int:
         return min_input_size(self.settings["net"])
 
+    def work_bytes_per_pixel(self) -> float:
+        # activations of both images through the trunk: 99 (alex) and 1536 (vgg) measured by
+        # benchmarks/memory.py --per-pixel; VGG keeps full-resolution 64-channel maps
+        return {"alex": 128.0, "vgg": 1600.0}[self.settings["net"]]
+
     def frame_values(self, pred, gt):
         s = self.settings
         return self.net(to_input(pred, s["input_range"]), to_input(gt, s["input_range"]), spatial=s["spatial"])

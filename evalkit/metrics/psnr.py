@@ -35,6 +35,7 @@ class PSNR(FrameMetric):
     name = "psnr"
     higher_is_better = True
     reference = "scikit-image peak_signal_noise_ratio / DisCo formulas (per preset)"
+    bytes_per_pixel = 64.0  # 54 measured (benchmarks/memory.py --per-pixel)
     on_boards = True
     drift_tolerance = (0.01, 0.0)
     presets = {

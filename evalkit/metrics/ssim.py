@@ -104,6 +104,7 @@ class SSIM(FrameMetric):
     name = "ssim"
     higher_is_better = True
     cpu_chunk = 1  # one frame's 12 float64 maps (6 MB at 256²) stay in cache through the 22 filter passes
+    bytes_per_pixel = 400.0  # those float64 maps: 352 measured (benchmarks/memory.py --per-pixel)
     reference = "scikit-image structural_similarity (per preset settings)"
     on_boards = True
     drift_tolerance = (5e-4, 0.0)
