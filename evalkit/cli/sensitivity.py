@@ -21,19 +21,36 @@ def register(app: typer.Typer) -> None:
                                             "$EVALKIT_SHARED/data/wild when set)."),
         no_wild: bool = typer.Option(False, "--no-wild", help="Only the SDGPip clips."),
         damage: list[str] = typer.Option([], "--damage", help="Only these damages (repeatable); default: all."),
+        metric: list[str] = typer.Option([], "--metric", help="Only these metrics (repeatable); default: all of "
+                                         "the suite."),
+        suite: str = typer.Option("sync", "--suite", help="sync (BeatAlign, AV-Align and their nulls) or "
+                                  "appearance (SSIM, PSNR, LPIPS, FVD, KVD against the clean clip)."),
+        wild_seconds: Optional[float] = typer.Option(None, "--wild-seconds", help="Cut each real clip to its "
+                                                     "first N seconds (the appearance suite on CPU)."),
     ):
-        """Apply each damage, score with BeatAlign and AV-Align (and their nulls), write the table and figures."""
+        """Apply each damage, score with the suite's metrics, write the table and one figure per metric."""
         import pandas as pd
 
         from evalkit.sensitivity import clips as sources_mod
+        from evalkit.sensitivity.appearance import APPEARANCE
         from evalkit.sensitivity.damages import SYNC
-        from evalkit.sensitivity.plot import write_figures
-        from evalkit.sensitivity.suite import SYNC_METRICS, run, write_table
+        from evalkit.sensitivity.plot import appearance_figure, write_figures
+        from evalkit.sensitivity.suite import APPEARANCE_METRICS, SYNC_METRICS, appearance_markdown, run, \
+            run_appearance, write_table
 
-        unknown = [d for d in damage if d not in SYNC]
+        suites = {"sync": (SYNC, SYNC_METRICS), "appearance": (APPEARANCE, APPEARANCE_METRICS)}
+        if suite not in suites:
+            raise EvalkitError(f"unknown suite '{suite}'", hint=f"choose {' or '.join(suites)}")
+        all_damages, all_metrics = suites[suite]
+        unknown = [d for d in damage if d not in all_damages]
         if unknown:
-            raise EvalkitError(f"unknown damage(s) {', '.join(unknown)}", hint=f"choose from: {', '.join(SYNC)}")
-        damages = {name: SYNC[name] for name in (damage or SYNC)}
+            raise EvalkitError(f"unknown damage(s) {', '.join(unknown)}",
+                               hint=f"choose from: {', '.join(all_damages)}")
+        damages = {name: all_damages[name] for name in (damage or all_damages)}
+        if [m for m in metric if m not in all_metrics]:
+            raise EvalkitError(f"unknown metric(s) {', '.join(m for m in metric if m not in all_metrics)}",
+                               hint=f"choose from: {', '.join(all_metrics)}")
+        metrics = {name: all_metrics[name] for name in (metric or all_metrics)}
         sources = {"synth": sources_mod.synth_clips(clips, seconds, seed=seed)}
         if not no_wild:
             folder = wild
@@ -45,9 +62,14 @@ def register(app: typer.Typer) -> None:
             if folder is None:
                 raise EvalkitError("no real clips: EVALKIT_SHARED is not set",
                                    hint="pass --wild DIR, set EVALKIT_SHARED, or use --no-wild")
-            sources["wild"] = sources_mod.wild_clips(folder)
-        rows = run(sources, damages, progress=typer.echo)
-        csv, md = write_table(rows, out)
-        pngs = write_figures(pd.DataFrame(rows), out, SYNC_METRICS)
+            sources["wild"] = sources_mod.wild_clips(folder, seconds=wild_seconds)
+        if suite == "appearance":
+            rows = run_appearance(sources, damages, metrics, progress=typer.echo)
+            csv, md = write_table(rows, out, "sensitivity_appearance", appearance_markdown)
+            pngs = write_figures(pd.DataFrame(rows), out, metrics, appearance_figure)
+        else:
+            rows = run(sources, damages, metrics, progress=typer.echo)
+            csv, md = write_table(rows, out)
+            pngs = write_figures(pd.DataFrame(rows), out, metrics)
         for path in (csv, md, *pngs):
             typer.echo(f"wrote {path}")

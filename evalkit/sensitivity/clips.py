@@ -32,14 +32,24 @@ def synth_clips(clips: int = 12, seconds: float = 4.0, size: int = 256, seed: in
     return [_load(s.id, s.load_video(), s.music) for s in split]
 
 
-def wild_clips(root: str | Path, limit: int | None = None) -> list[Clip]:
-    """Every video of ``root`` that has music (videos without are left out, as the wild split does)."""
+def wild_clips(root: str | Path, limit: int | None = None, seconds: float | None = None) -> list[Clip]:
+    """Every video of ``root`` that has music (videos without are left out, as the wild split does), cut to its
+    first ``seconds`` when given."""
     from evalkit.data.wild import WildSplit
 
     split = WildSplit(root)
     if len(split) == 0:
         raise EvalkitError("no video with music in the folder", path=root, hint="pass a folder of music videos")
-    return [_load(s.id, s.load_video(), s.music) for s in list(split)[:limit]]
+    clips = [_load(s.id, s.load_video(), s.music) for s in list(split)[:limit]]
+    return [cut(c, seconds) for c in clips] if seconds else clips
+
+
+def cut(clip: Clip, seconds: float) -> Clip:
+    """The clip's first ``seconds`` (frames and music)."""
+    from dataclasses import replace
+
+    frames = clip.frames[:max(1, int(round(seconds * clip.fps)))]
+    return replace(clip, frames=frames, samples=clip.samples[:, :int(round(len(frames) / clip.fps * clip.sample_rate))])
 
 
 def _load(key: str, video, music: Path) -> Clip:

@@ -43,9 +43,39 @@ def delay_audio(frames: int) -> Callable:
     return damage
 
 
+#: another clip's music is a control only if its tempo differs: within this ratio of 1, 2 or ½ of this clip's
+#: tempo the two beat trains stay close to in phase for several beats (SDGPip tempi are drawn per style, so
+#: neighbouring clips often share one within 5 %)
+TEMPO_MATCH = 1.10
+
+
+_TEMPI: dict[str, float] = {}  # music sha1 -> tempo: every clip's damage asks for every clip's tempo
+
+
+def tempo(clip: Clip) -> float:
+    """The music's tempo (BPM) as librosa estimates it (its default onset envelope and prior)."""
+    import hashlib
+
+    import librosa
+
+    key = hashlib.sha1(np.ascontiguousarray(clip.samples).tobytes()).hexdigest() + str(clip.sample_rate)
+    if key not in _TEMPI:
+        mono = clip.samples.mean(axis=0)
+        _TEMPI[key] = float(np.atleast_1d(librosa.feature.tempo(y=mono, sr=clip.sample_rate))[0])
+    return _TEMPI[key]
+
+
+def tempo_mismatched(a: float, b: float) -> bool:
+    """True when tempo b is more than TEMPO_MATCH away from a, a × 2 and a / 2."""
+    return all(abs(np.log(b / (a * k))) > np.log(TEMPO_MATCH) for k in (0.5, 1.0, 2.0))
+
+
 def other_music(clip: Clip, clips: list[Clip], index: int) -> Clip:
-    """The next clip's music (in the source's order), fitted to this clip's length."""
-    donor = clips[(index + 1) % len(clips)]
+    """The music of the next clip (in the source's order) whose tempo is mismatched with this clip's
+    (:func:`tempo_mismatched`), fitted to this clip's length; the next clip when none is."""
+    tempi = [tempo(c) for c in clips]
+    order = [(index + k) % len(clips) for k in range(1, len(clips))]
+    donor = clips[next((j for j in order if tempo_mismatched(tempi[index], tempi[j])), order[0])]
     samples = donor.samples
     if donor.sample_rate != clip.sample_rate:
         import librosa

@@ -44,14 +44,44 @@ def metric_figure(frame, metric: str):
     return fig
 
 
-def write_figures(frame, out: Path, metrics) -> list[Path]:
+def write_figures(frame, out: Path, metrics, figure=None) -> list[Path]:
+    """``sensitivity_<metric>.png`` per metric (``figure``: :func:`metric_figure` by default)."""
     import matplotlib.pyplot as plt
 
     paths = []
     for metric in metrics:
-        fig = metric_figure(frame, metric)
+        fig = (figure or metric_figure)(frame, metric)
         path = Path(out) / f"sensitivity_{metric}.png"
         fig.savefig(path)
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+def appearance_figure(frame, metric: str):
+    """One metric's value with its 95 % interval for each appearance damage, per clip source."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = frame[frame["metric"] == metric]
+    sources = list(dict.fromkeys(rows["source"]))
+    damages = list(dict.fromkeys(rows["damage"]))
+    fig, ax = plt.subplots(figsize=(9, 4.2), dpi=110)
+    x = np.arange(len(damages))
+    width = 0.8 / max(len(sources), 1)
+    for k, source in enumerate(sources):
+        g = rows[rows["source"] == source].set_index("damage")
+        value, lo, hi = (np.array([g[f].get(d, np.nan) for d in damages], dtype=float)
+                         for f in ("value", "ci_low", "ci_high"))
+        pos = x + (k - (len(sources) - 1) / 2) * width
+        ax.bar(pos, value, width, label=source, color=f"C{k}", alpha=0.8)
+        ax.errorbar(pos, value, yerr=[np.clip(value - lo, 0, None), np.clip(hi - value, 0, None)], fmt="none",
+                    ecolor="k", capsize=2, lw=1)
+    ax.set_title(f"{metric}: damaged clip against the clean one, 95 % interval", fontsize=9, loc="left")
+    ax.set_xticks(x, damages, rotation=35, ha="right", fontsize=8)
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
