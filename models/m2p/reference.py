@@ -75,14 +75,47 @@ class RefSelfAttnProcessor:
             if h.shape[0] % ref.shape[0]:
                 raise RuntimeError(f"{self.name}: batch {h.shape[0]} is not a multiple of the bank's {ref.shape[0]}")
             frames = h.shape[0] // ref.shape[0]
+            if _sampling():
+                return self._read_sampling(attn, h, ref, frames)
             ctx = torch.cat([h, ref.repeat_interleave(frames, dim=0)], dim=1)
             if bank.keep is not None:  # no data-dependent branches or indexing here: torch.compile stays one graph
                 keep = bank.keep.to(h.device).repeat_interleave(frames).view(-1, 1, 1, 1)
                 own = torch.ones(h.shape[0], 1, 1, h.shape[1], dtype=torch.bool, device=h.device)
                 mask = torch.cat([own, keep.expand(-1, 1, 1, ref.shape[1])], dim=-1)
         out = _attend(attn.to_q(h), attn.to_k(ctx), attn.to_v(ctx), attn.heads, mask, self.backend)
-        out = attn.to_out[1](attn.to_out[0](out))
-        return out / attn.rescale_output_factor
+        return _project_out(attn, out)
+
+    def _read_sampling(self, attn, h, ref, frames: int):
+        """The read path without gradients (sampling): the same attention with less work. The bank's keys and
+        values are projected once per bank sample, not once per frame; samples that ``bank.keep`` masks (the
+        unconditional half of classifier-free guidance) attend to their own tokens only, instead of to
+        [own ; bank] with the bank's scores at −inf — the same softmax, without computing the masked half."""
+        q, k, v = attn.to_q(h), attn.to_k(h), attn.to_v(h)
+        k_ref = attn.to_k(ref).repeat_interleave(frames, dim=0)
+        v_ref = attn.to_v(ref).repeat_interleave(frames, dim=0)
+        if self.bank.keep is None:
+            out = _attend(q, torch.cat([k, k_ref], 1), torch.cat([v, v_ref], 1), attn.heads, None, self.backend)
+            return _project_out(attn, out)
+        reads = self.bank.keep.to(h.device).repeat_interleave(frames)
+        out = torch.empty_like(q)
+        own = ~reads
+        if own.any():
+            out[own] = _attend(q[own], k[own], v[own], attn.heads, None, self.backend)
+        if reads.any():
+            out[reads] = _attend(q[reads], torch.cat([k[reads], k_ref[reads]], 1),
+                                 torch.cat([v[reads], v_ref[reads]], 1), attn.heads, None, self.backend)
+        return _project_out(attn, out)
+
+
+def _sampling() -> bool:
+    """Eager inference: no gradients to keep, and not inside torch.compile (whose graph the boolean indexing of
+    ``_read_sampling`` would break)."""
+    return not torch.is_grad_enabled() and not torch.compiler.is_compiling()
+
+
+def _project_out(attn, out: torch.Tensor) -> torch.Tensor:
+    out = attn.to_out[1](attn.to_out[0](out))
+    return out / attn.rescale_output_factor
 
 
 def is_spatial_self_attention(name: str) -> bool:
