@@ -59,6 +59,9 @@ def test_cli_power(tmp_path, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "MDD N=64" in out and "cannot reach p < 0.05" in out
+    # the floor names the smallest N a metric was defined on (a column no video defines, n = 0, is not one)
+    smallest = int(pd.read_csv(tmp_path / "power.csv").query("n > 0")["n"].min())
+    assert f"n = {smallest}: the exact sign-flip test" in out and "n = 0:" not in out
     frame = pd.read_csv(tmp_path / "power.csv").set_index("metric")
     assert frame.loc["ssim", "diff"] == 0.01 and frame.loc["lpips", "diff"] == 0.05
     assert main(["power", str(BOARD / "static"), "--diff", "ssim=abc"]) == 2

@@ -62,7 +62,8 @@ def render(frame: pd.DataFrame, fmt: str = "table") -> str:
     spread = frame["spread"].iloc[0] if len(frame) else "per-video"
     title = (f"minimum detectable difference at 80 % power, α = 0.05 two-sided (paired t-test; SD {spread})")
     text = _table(title, header, rows, fmt)
-    if len(frame) and int(frame["n"].min()) <= 5:
-        text += (f"{'- ' if fmt == 'md' else '  '}n = {int(frame['n'].min())}: the exact sign-flip test of `evalkit compare` "
+    counts = frame["n"][frame["n"] > 0] if len(frame) else []
+    if len(counts) and int(counts.min()) <= 5:  # rows no video defines (n = 0) say nothing about the floor
+        text += (f"{'- ' if fmt == 'md' else '  '}n = {int(counts.min())}: the exact sign-flip test of `evalkit compare` "
                  "cannot reach p < 0.05 at any difference below 6 videos (smallest p = 2/2^n)\n")
     return text + "\n"
