@@ -141,7 +141,7 @@ def pipeline_rates(args, device: torch.device, paths: list[Path]) -> dict:
         sync(device)
         start = time.perf_counter()
         feed_videos(metric, paths, "gt", args.workers)
-        metric._sync()
+        metric.num_clips("gt")  # settles: every queued clip through I3D, the device sums synced
         sync(device)
         out[f"end_to_end_{precision}"] = metric.num_clips("gt") / (time.perf_counter() - start)
         sums = metric.side_sums("gt")
@@ -150,7 +150,7 @@ def pipeline_rates(args, device: torch.device, paths: list[Path]) -> dict:
         stats[precision] = (mu, (sums["outer"] - n * np.outer(mu, mu)) / (n - 1))
         start = time.perf_counter()
         save_path = Path(tempfile.mkdtemp()) / "stats.npz"
-        from evalkit.metrics.fvd import save_stats
+        from evalkit.metrics.fvd_stats import save_stats
 
         save_stats(save_path, metric, "gt")
         out[f"save_stats_s_{precision}"] = time.perf_counter() - start

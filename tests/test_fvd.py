@@ -22,7 +22,9 @@ from evalkit.features.resize import (
 )
 from evalkit.io.item import ScoreItem
 from evalkit.io.video import Video
-from evalkit.metrics.fvd import FVD, load_stats, poisson_weights, save_stats
+from evalkit.metrics.fvd import FVD
+from evalkit.metrics.fvd_stats import load_stats, save_stats
+from evalkit.metrics.fvd_sums import poisson_weights
 
 
 pytestmark = pytest.mark.usefixtures("single_threaded_blas")
@@ -208,6 +210,23 @@ def test_state_dict_round_trip_and_order_independence():
         assert shuffled[key] == pytest.approx(first[key], rel=1e-9, abs=1e-9)
 
 
+def test_clone_settles_shares_the_network_and_owns_its_sums():
+    """A clone (a worker's fresh state, a shard's merge) is a settled copy: queued clips are added first, the
+    network is shared, and the two sets of sums grow apart afterwards."""
+    data = items(6, t=32)  # two 16-frame clips per video
+    m = metric("tf", batch_size=64)  # a large batch: the first videos' clips are still queued at the clone
+    for it in data[:3]:
+        m.update(it)
+    twin = m.clone()
+    assert twin._extractor is m._extractor and twin.num_clips("pred") == m.num_clips("pred") == 6
+    for it in data[3:]:
+        twin.update(it)
+    assert m.num_clips("pred") == 6 and twin.num_clips("pred") == 12
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert run(m, data[3:]) == twin.compute() == run(metric("tf"), data)  # exact: same sums, same order
+
+
 def test_stylegan_v_uses_population_covariance_and_one_clip_per_video():
     m = metric("stylegan-v")
     data = items(10, t=40)
@@ -329,7 +348,7 @@ def test_feature_cache_skips_the_extractor(feature_cache, tmp_path):
     r2 = run(second, data)
     assert second._extractor.clips == 0 and second.counts()["videos_cached_pred"] == 3
     assert r2 == r1
-    cache = FeatureCache("test-pixel-features-v1", first._feature_settings("gt"))
+    cache = FeatureCache("test-pixel-features-v1", first.feature_settings("gt"))
     from evalkit.features.cache import file_digest
 
     assert cache.get(file_digest(paths[0]), (32, 32, 32)) is not None

@@ -85,7 +85,7 @@ def test_same_clips_and_features_as_fvd():
     assert kvd.num_clips("pred") == fvd.num_clips("pred") == 6
     mean = kvd.features("pred").mean(0)
     np.testing.assert_allclose(mean, fvd.side_sums("pred")["sum"] / 6, rtol=1e-12)
-    assert kvd._feature_settings("gt") == fvd._feature_settings("gt")  # one feature cache for both
+    assert kvd.feature_settings("gt") == fvd.feature_settings("gt")  # one feature cache for both
 
 
 def test_cap_keeps_smallest_seeds_and_warns():

@@ -63,8 +63,11 @@ def feed_videos(metric, paths: list[Path], side: str = "gt", workers: int = 2, f
     """Add every video of ``paths`` to one side of an FVD metric, decoding in ``workers`` processes."""
     import torch
 
+    from evalkit.features.i3d_pipeline import feature_cache
+
     cuda = torch.device(metric.device).type == "cuda"
-    data = VideoFiles(paths, metric.settings["resize"], metric._cache(side), fps)
+    cache = feature_cache(metric.settings["cache"], metric.extractor_info(), metric.feature_settings(side))
+    data = VideoFiles(paths, metric.settings["resize"], cache, fps)
     loader = torch.utils.data.DataLoader(data, batch_size=None, num_workers=workers, pin_memory=cuda,
                                          worker_init_fn=_worker_init if workers else None,
                                          prefetch_factor=4 if workers else None)
@@ -85,7 +88,8 @@ def make_stats(directory: Path, protocol: str, out: Path, device: str = "cpu", p
                batch_size: int = 16, workers: int = 2, bootstrap: int = 100, cache: bool = True,
                fps: float | None = None, progress=None) -> dict:
     from evalkit.io.pairing import list_videos
-    from evalkit.metrics.fvd import FVD, save_stats
+    from evalkit.metrics.fvd import FVD
+    from evalkit.metrics.fvd_stats import save_stats
 
     paths = list(list_videos(Path(directory)).values())
     if not paths:

