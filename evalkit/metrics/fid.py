@@ -22,6 +22,7 @@ import torch
 
 from evalkit.errors import EvalkitError
 from evalkit.metrics.base import Metric
+from evalkit.metrics.frechet import warn_small_n
 
 SIDES = ("pred", "gt")
 IMAG_TOL = 1e-3  # pytorch-fid's atol on the root's imaginary diagonal
@@ -105,12 +106,8 @@ class FID(Metric):
                                               f"{fd['sqrtm_imag']:.3g} > {IMAG_TOL} (pytorch-fid refuses it)")
             else:
                 value = fd["fd"]
-        if min(n.values()) < SMALL_N:
-            self._last["warnings"].append(
-                f"FID on few frames (pred {n['pred']}, gt {n['gt']} < {SMALL_N}, the feature dimension): "
-                "singular covariances, biased upward; compare only at equal N")
-        for msg in self._last["warnings"]:
-            warnings.warn(msg, stacklevel=2)
+        warn_small_n(self._last["warnings"], "FID", "frames", n, SMALL_N,
+                     "singular covariances, biased upward; compare only at equal N", bound=", the feature dimension")
         return {"fid": value}
 
     def counts(self) -> dict[str, int]:

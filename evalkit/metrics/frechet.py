@@ -13,6 +13,8 @@ pytorch-fid, DisCo, JH) or N (ddof=0, StyleGAN-V / cd-fvd).
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -30,6 +32,16 @@ def moments_from_sums(n: float, s1: np.ndarray, s2: np.ndarray, ddof: int = 1) -
     mu = np.asarray(s1, dtype=np.float64) / n
     sigma = (np.asarray(s2, dtype=np.float64) - n * np.outer(mu, mu)) / (n - ddof)
     return mu, (sigma + sigma.T) / 2  # exact symmetry; round-off only
+
+
+def warn_small_n(messages: list[str], metric: str, unit: str, n: dict, small: int, why: str,
+                 bound: str = "") -> None:
+    """Add the small-sample warning when a side has fewer than ``small`` units (a Fréchet distance on few
+    feature vectors is biased upward), then warn every message (as from the caller's caller: its compute's)."""
+    if min(n.values()) < small:
+        messages.append(f"{metric} on few {unit} (pred {int(n['pred'])}, gt {int(n['gt'])} < {small}{bound}): {why}")
+    for msg in messages:
+        warnings.warn(msg, stacklevel=3)
 
 
 def moments(feats: np.ndarray, ddof: int = 1) -> tuple[np.ndarray, np.ndarray]:
