@@ -45,11 +45,10 @@ class Sample:
 
     def load_video(self):
         """The ground-truth video as evalkit.io.video.Video, with this sample's crop and resize applied."""
-        from evalkit.io.video import decode_video
+        from evalkit.io.video import Video, decode_video
 
-        video = decode_video(self.video)
-        video.frames = transform_frames(video.frames, self.crop, self.resize)
-        return video
+        video = decode_video(self.video)  # a Video's frames are read-only (decoded on demand): a new one
+        return Video(transform_frames(video.frames, self.crop, self.resize), video.fps, video.path, video.meta)
 
     def load_guidance(self, name: str) -> np.ndarray:
         """A guidance map: uint8 (T, H, W, 3) for colour maps (mp4), the stored array for npz maps
