@@ -25,8 +25,10 @@ def register(app: typer.Typer) -> None:
                                          "the suite."),
         suite: str = typer.Option("sync", "--suite", help="sync (BeatAlign, AV-Align and their nulls) or "
                                   "appearance (SSIM, PSNR, LPIPS, FVD, KVD against the clean clip)."),
-        wild_seconds: Optional[float] = typer.Option(None, "--wild-seconds", help="Cut each real clip to its "
-                                                     "first N seconds (the appearance suite on CPU)."),
+        cut: Optional[float] = typer.Option(None, "--cut", help="Score each clip's first N seconds only (the "
+                                            "appearance suite on CPU)."),
+        use: Optional[int] = typer.Option(None, "--use", min=2, help="Score the first N clips of each source only "
+                                          "(the appearance suite on CPU)."),
     ):
         """Apply each damage, score with the suite's metrics, write the table and one figure per metric."""
         import pandas as pd
@@ -62,7 +64,9 @@ def register(app: typer.Typer) -> None:
             if folder is None:
                 raise EvalkitError("no real clips: EVALKIT_SHARED is not set",
                                    hint="pass --wild DIR, set EVALKIT_SHARED, or use --no-wild")
-            sources["wild"] = sources_mod.wild_clips(folder, seconds=wild_seconds)
+            sources["wild"] = sources_mod.wild_clips(folder)
+        sources = {name: [sources_mod.cut(c, cut) if cut else c for c in given[:use]]
+                   for name, given in sources.items()}
         if suite == "appearance":
             rows = run_appearance(sources, damages, metrics, progress=typer.echo)
             csv, md = write_table(rows, out, "sensitivity_appearance", appearance_markdown)

@@ -29,19 +29,17 @@ def synth_clips(clips: int = 12, seconds: float = 4.0, size: int = 256, seed: in
     from evalkit.data.aist import AistSplit
 
     split = AistSplit(synth_root(clips, seconds, size, seed), "test", crop=None)
-    return [_load(s.id, s.load_video(), s.music) for s in split]
+    return [_load(s.id, _video(s), s.music) for s in split]
 
 
-def wild_clips(root: str | Path, limit: int | None = None, seconds: float | None = None) -> list[Clip]:
-    """Every video of ``root`` that has music (videos without are left out, as the wild split does), cut to its
-    first ``seconds`` when given."""
+def wild_clips(root: str | Path, limit: int | None = None) -> list[Clip]:
+    """Every video of ``root`` that has music (videos without are left out, as the wild split does)."""
     from evalkit.data.wild import WildSplit
 
     split = WildSplit(root)
     if len(split) == 0:
         raise EvalkitError("no video with music in the folder", path=root, hint="pass a folder of music videos")
-    clips = [_load(s.id, s.load_video(), s.music) for s in list(split)[:limit]]
-    return [cut(c, seconds) for c in clips] if seconds else clips
+    return [_load(s.id, _video(s), s.music) for s in list(split)[:limit]]
 
 
 def cut(clip: Clip, seconds: float) -> Clip:
@@ -50,6 +48,15 @@ def cut(clip: Clip, seconds: float) -> Clip:
 
     frames = clip.frames[:max(1, int(round(seconds * clip.fps)))]
     return replace(clip, frames=frames, samples=clip.samples[:, :int(round(len(frames) / clip.fps * clip.sample_rate))])
+
+
+def _video(sample):
+    """The sample's video; decoded directly when the sample neither crops nor resizes (both sources here)."""
+    from evalkit.io.video import decode_video
+
+    if sample.crop is None and sample.resize is None:
+        return decode_video(sample.video)
+    return sample.load_video()
 
 
 def _load(key: str, video, music: Path) -> Clip:
