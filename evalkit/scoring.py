@@ -8,21 +8,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
-import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
-from evalkit import trace
+from evalkit import execution, trace
 from evalkit.errors import EvalkitError
+from evalkit.execution import check_devices, devices_of
 from evalkit.io.audio import audio_for_video
 from evalkit.io.item import ScoreItem
 from evalkit.io.pairing import PairPaths, pair_dirs, reconcile
 from evalkit.io.video import decode_video
-from evalkit.metrics import DEFAULT_METRICS, REGISTRY, build, metric_class
+from evalkit.metrics import DEFAULT_METRICS, build, metric_class
 from evalkit.results.schema import AGGREGATE_COLUMNS, build_record
 from evalkit.runtime import Runtime
 
@@ -104,48 +103,10 @@ def check_config(cfg: ScoreConfig) -> ScoreConfig:
     return replace(cfg, metric_options=options)
 
 
-def check_devices(devices: list[str]) -> None:
-    """cpu, cuda or cuda:N, and a GPU that torch can see."""
-    import re
-
-    for device in devices:
-        match = re.fullmatch(r"cuda(?::(\d+))?", device)
-        if device == "cpu":
-            continue
-        if match is None:
-            raise EvalkitError(f"unknown --device '{device}'", hint="use cpu, cuda, cuda:N or cuda:0,1")
-        import torch
-
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise EvalkitError(f"--device {device}: torch sees no CUDA GPU here", hint="use --device cpu")
-        if match.group(1) is not None and int(match.group(1)) >= count:
-            raise EvalkitError(f"--device {device}: torch sees {count} GPU(s)",
-                               hint=f"use cuda:0 … cuda:{count - 1}")
-
-
 def resolve_preset(name: str, preset: str) -> str:
     """The global preset if the metric has it, else the metric's own default (recorded)."""
     presets = metric_class(name).presets
     return preset if preset in presets else next(iter(presets))
-
-
-def devices_of(device: str) -> list[str]:
-    """``cuda:0,1`` (or ``cuda:0,cuda:1``) -> ['cuda:0', 'cuda:1']; one device -> a list of one."""
-    device = str(device).strip()
-    if "," not in device:
-        return [device]
-    if not device.startswith("cuda:"):
-        raise EvalkitError(f"bad --device '{device}'", hint="several devices are GPUs: write cuda:0,1")
-    out = []
-    for part in device[len("cuda:"):].split(","):
-        index = part.strip().removeprefix("cuda:")
-        if not index.isdigit():
-            raise EvalkitError(f"bad --device '{device}'", hint="write GPU indices, e.g. cuda:0,1")
-        out.append(f"cuda:{int(index)}")
-    if len(set(out)) != len(out):
-        raise EvalkitError(f"bad --device '{device}'", hint="name each GPU once")
-    return out
 
 
 class Scorer:
@@ -352,111 +313,6 @@ def select_pairs(pred, gt, cfg: ScoreConfig) -> list[PairPaths]:
     return pairs
 
 
-_WORKER: dict = {}  # this worker process's config and Scorer with its networks loaded (see _init_worker)
-
-
-def _init_worker(cfg: ScoreConfig, threads: int, runtime: Runtime, environ: dict, devices: list[str],
-                 counter, registry: dict) -> None:
-    """Once per worker: its share of the host, its GPU (workers take the listed devices in turn), and a
-    Scorer whose networks stay loaded for every chunk — loaded in a thread while the first video decodes.
-    ``runtime`` is handed to the Scorer's metrics (the flow's threads and GPU batch); ``registry`` holds the
-    parent's registry entries of the scored metrics (one registered at run time is found here too)."""
-    os.environ.clear()
-    os.environ.update(environ)  # the parent's environment now, not the forkserver's at its start
-    REGISTRY.update(registry)
-    with counter.get_lock():
-        index = counter.value
-        counter.value += 1
-    cfg = replace(cfg, device=devices[index % len(devices)])
-    trace.event("worker_start", device=cfg.device)
-    import cv2
-    import torch
-
-    # CPU: the parent's intra-op thread count, so convolutions reduce in the same order and per-video values
-    # are bit-identical to a single-process run; GPU: a share of the cores
-    torch.set_num_threads(threads)
-    # Flow (the largest CPU cost) runs over the runtime's threads — this worker's share of the cores, no nested
-    # process pools — each Farneback call single-threaded: OpenCV's own pool defaults to every core in every
-    # worker and oversubscribed the host. Flow values do not depend on either (tested).
-    cv2.setNumThreads(1)
-    _WORKER["cfg"] = cfg
-    # CUDA context and networks (~2.5 s on an H200 host) while the first pair decodes (about as long)
-    _WORKER["loader"] = threading.Thread(target=_load_scorer, args=(cfg, runtime), daemon=True)
-    _WORKER["loader"].start()
-
-
-def _load_scorer(cfg: ScoreConfig, runtime: Runtime) -> None:
-    try:
-        claim_device(cfg.device)
-        _WORKER["template"] = Scorer(cfg, runtime).prepare()
-    except Exception as err:  # e.g. weights that do not load: raised by the first chunk (one line for ours)
-        _WORKER["error"] = err
-    trace.event("worker_ready", device=cfg.device)
-
-
-def _template() -> Scorer:
-    """The worker's loaded Scorer, once its loader thread is done."""
-    _WORKER["loader"].join()
-    if "error" in _WORKER:
-        raise _WORKER["error"]
-    _make_current(_WORKER["cfg"].device)  # the current CUDA device is per thread: set it in this one too
-    return _WORKER["template"]
-
-
-def _score_chunk(chunk: list[PairPaths]) -> dict:
-    """Worker: decode and score a run of consecutive pairs with a fresh state; returns its snapshot.
-
-    Chunks (not single pairs) keep the traffic of large states (FVD's bootstrap sums) per worker small."""
-    scorer = None
-    for item in iter_items(chunk, cfg=_WORKER["cfg"]):
-        if scorer is None:
-            scorer = _template().empty()  # zeroed states sharing the loaded networks
-        scorer.add(item)
-    snapshot = scorer.snapshot()
-    trace.event("chunk_done", videos=[p.key for p in chunk])
-    return snapshot
-
-
-def claim_device(device: str) -> None:
-    """Before this process's first CUDA call: blocking sync, and ``cuda:N`` made the current device (code
-    that says only "cuda" then lands on this process's GPU, not GPU 0)."""
-    from evalkit.cuda_sync import blocking_sync
-
-    blocking_sync(device)
-    _make_current(device)
-
-
-def _make_current(device: str) -> None:
-    if device.startswith("cuda:"):
-        import torch
-
-        torch.cuda.set_device(device)
-
-
-def _chunks(pairs: list[PairPaths], jobs: int) -> list[list[PairPaths]]:
-    """Runs of consecutive pairs for the workers, shrinking to single pairs at the end (guided scheduling): few
-    snapshots (FVD's are ~130 MB) cross processes, and the last videos still spread over every worker — equal
-    runs of two left one GPU with the last 15 s of work (60 pairs, 16 workers)."""
-    out, start = [], 0
-    while start < len(pairs):
-        size = max(1, math.ceil((len(pairs) - start) / (2 * jobs)))
-        out.append(pairs[start:start + size])
-        start += size
-    return out
-
-
-def _warm_cuda(device: str) -> None:
-    """Create this process's CUDA context and load cuSOLVER (FVD's bootstrap uses batched eigh) in the
-    background, so that they are ready when the states are merged (~2 s otherwise, after the last video)."""
-    try:
-        import torch
-
-        claim_device(device)
-        torch.linalg.eigvalsh(torch.eye(2, dtype=torch.float64, device=device))
-    except Exception:  # only a head start: the bootstrap itself reports a GPU that does not work
-        pass
-
-
 def _progress(total: int, enabled: bool):
     """A rich progress bar (or a no-op) with an ``advance(description)`` callable."""
     import contextlib
@@ -490,48 +346,44 @@ def run(pred, gt, cfg: ScoreConfig, progress: bool = False, pairs: list[PairPath
     devices = devices_of(cfg.device)
     parallel = cfg.jobs > 1 and len(pairs) > 1
     if parallel:
-        from evalkit import worker_pool
-
-        ctx = worker_pool.context(cfg.metrics)  # first: the server's imports overlap what follows
-        on_gpu = any(metric_class(name).computes_on_gpu for name in cfg.metrics)
-        if devices[0].startswith("cuda") and on_gpu and int(os.environ.get("RANK", "0")) == 0:
-            # this process computes on the GPU at the end (FVD's bootstrap): its CUDA context meanwhile
-            threading.Thread(target=_warm_cuda, args=(devices[0],), daemon=True).start()
+        ctx = execution.context(cfg.metrics)  # first: the server's imports overlap what follows
+        execution.warm_merging_process(cfg)
     scorer = Scorer(cfg, runtime)  # networks load on first use: in the workers, never in this parent
     with _progress(len(pairs), progress) as advance:
         if parallel:
-            import torch
-
-            worker_cfg = replace(cfg, jobs=1)
-            chunks = _chunks(pairs, cfg.jobs)
-            # this process's share of the host: torchrun starts one scoring process per GPU on it
-            cores = (os.cpu_count() or 1) / int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-            # CPU: the parent's thread count (bit-identical per-video values); GPU: a share of the cores
-            threads = torch.get_num_threads() if cfg.device == "cpu" else max(1, int(cores // cfg.jobs))
-            # flow over the worker's share of the cores, in threads; torch-flow batch per worker: the workers on
-            # one GPU share its memory (~90 MB of temporaries per 512² pair)
-            runtime = Runtime(inner_workers=max(1, round(cores / cfg.jobs)), executor="threads",
-                              flow_batch_pixels=min(2e7, 8e7 * len(devices) / cfg.jobs),
-                              max_memory=runtime.max_memory // cfg.jobs)
-            registry = {name: REGISTRY[name] for name in cfg.metrics}
-            init = (worker_cfg, threads, runtime, dict(os.environ), devices, ctx.Value("i", 0), registry)
-            pool = worker_pool.pool(ctx, cfg.jobs, _init_worker, init)
-            try:
-                for chunk, snap in zip(chunks, pool.map(_score_chunk, chunks)):  # in pair order: deterministic sums
+            with execution.workers(ctx, cfg, pairs, runtime.max_memory, Scorer, iter_items) as results:
+                for chunk, snap in results:
                     scorer.merge_snapshot(snap)
                     for pair in chunk:
                         advance(pair.key)
-            finally:
-                # every result is in: the workers tear down (CUDA contexts, ~1 s) while this process goes on
-                pool.shutdown(wait=False, cancel_futures=True)
         else:
-            claim_device(devices[0])  # no effect once this process has a context (then it keeps spin-waiting)
+            execution.claim_device(devices[0])  # no effect once this process has a context (then it spin-waits)
             scorer.prepare()  # weights that do not load stop the run here, as in the workers
             for item in iter_items(pairs, cfg):
                 scorer.add(item)
                 advance(item.key)
     trace.event("run_done")
     return scorer
+
+
+def run_distributed(pred, gt, cfg: ScoreConfig, progress: bool = False) -> Scorer | None:
+    """Under torchrun (``torchrun --nproc_per_node N -m evalkit score …``): this rank scores the pairs
+    ``rank::world``, rank 0 merges every rank's snapshot exactly (evalkit.execution.gather_ranks). Returns the
+    merged Scorer on rank 0 and None on the other ranks."""
+    cfg = check_config(cfg)  # on every rank, before the group forms: a bad option stops each in one line
+
+    def share(device: str, rank: int, world: int) -> Scorer:
+        rank_cfg = ScoreConfig(**{**asdict(cfg), "device": device, "shard": None})
+        pairs = select_pairs(pred, gt, cfg)[rank::world]
+        return run(pred, gt, rank_cfg, progress=progress and rank == 0, pairs=pairs)
+
+    scorer, snaps = execution.gather_ranks(cfg.device, share)
+    if snaps is None:
+        return None
+    merged = Scorer(cfg, metrics=scorer.empty().metrics)
+    for snap in snaps:
+        merged.merge_snapshot(snap)
+    return merged
 
 
 def finish(scorer: Scorer, out=None) -> pd.DataFrame:

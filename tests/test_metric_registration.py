@@ -16,9 +16,9 @@ from evalkit.io.video import decode_video
 from test_cli_score import dirs  # noqa: F401  (a fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
-ORCHESTRATION = ("evalkit/scoring.py", "evalkit/worker_pool.py", "evalkit/runner.py",
+ORCHESTRATION = ("evalkit/scoring.py", "evalkit/execution.py", "evalkit/runner.py",
                  *(f"evalkit/leaderboard/{p.name}" for p in sorted((ROOT / "evalkit/leaderboard").glob("*.py"))),
-                 "evalkit/cli/score.py", "evalkit/shards.py", "evalkit/distributed.py", "evalkit/preload/scoring.py")
+                 "evalkit/cli/score.py", "evalkit/shards.py", "evalkit/preload/scoring.py")
 
 
 @pytest.fixture

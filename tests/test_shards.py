@@ -125,10 +125,10 @@ def test_torchrun_ranks_with_workers_traced(dirs, single, tmp_path):
 def test_workers_take_the_parents_current_environment(dirs, tmp_path, monkeypatch):
     """The forkserver keeps the environment it started with; workers must see the parent's at pool time. The
     parent never loads a network (it only merges), yet records the weights' identity."""
-    from evalkit import worker_pool
+    from evalkit import execution
     from evalkit.scoring import ScoreConfig, finish, run
 
-    worker_pool.context(METRICS.split(","))  # serving before the variable below exists
+    execution.context(METRICS.split(","))  # serving before the variable below exists
     monkeypatch.setenv("EVALKIT_TRACE", str(tmp_path))
     cfg = ScoreConfig(metrics=tuple(METRICS.split(",")), jobs=2)
     scorer = run(dirs / "pred", dirs / "gt", cfg)
@@ -153,7 +153,7 @@ def test_weights_that_do_not_load_stop_the_run(dirs, tmp_path, capsys, jobs):
 
 def test_device_lists():
     from evalkit.errors import EvalkitError
-    from evalkit.scoring import devices_of
+    from evalkit.execution import devices_of
 
     assert devices_of("cuda:0,1") == devices_of("cuda:0, cuda:1") == ["cuda:0", "cuda:1"]
     assert devices_of("cuda") == ["cuda"] and devices_of("cpu") == ["cpu"] and devices_of("cuda:3") == ["cuda:3"]

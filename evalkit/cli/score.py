@@ -84,11 +84,11 @@ def register(app: typer.Typer) -> None:
 
         trace.event("cli_start")
         if jobs > 1:  # the workers' forkserver imports while this process does (before its own torch import)
-            from evalkit import worker_pool
+            from evalkit import execution
 
-            worker_pool.context(m.strip() for m in metrics.split(","))
+            execution.context(m.strip() for m in metrics.split(","))
         from evalkit.results.table import EXIT_INCOMPLETE, FORMATS, failure_lines, render
-        from evalkit.scoring import ScoreConfig, finish, run, runtime_for
+        from evalkit.scoring import ScoreConfig, finish, run, run_distributed, runtime_for
 
         if fmt not in FORMATS:
             raise EvalkitError(f"unknown --format '{fmt}'", hint=f"choose one of: {', '.join(FORMATS)}")
@@ -106,13 +106,13 @@ def register(app: typer.Typer) -> None:
         runtime = runtime_for(max_memory)
         if shard and out is None:
             raise EvalkitError("--shard needs --out (the shard's state is written there for `evalkit merge`)")
-        from evalkit.distributed import distributed_run, is_distributed_launch
+        from evalkit.execution import is_distributed_launch
         from evalkit.results.outdir import claimed
 
         # --out is made, checked and locked before any scoring (only rank 0 of a distributed run writes it)
         with claimed(out if os.environ.get("RANK", "0") == "0" else None):
             if is_distributed_launch():
-                scorer = distributed_run(pred, gt, cfg, progress=True)
+                scorer = run_distributed(pred, gt, cfg, progress=True)
                 if scorer is None:  # ranks other than 0 have handed their state to rank 0
                     return
             else:

@@ -17,12 +17,12 @@ for _name in REGISTRY:
 def _exit_now() -> None:
     """The server's own exit, once the scoring process has gone: skip the interpreter's teardown of torch & co.
     (~2 s during which the server still holds the scoring process's stdout and stderr, so a caller reading them
-    waits). Only in the server (``worker_pool`` marks its environment); forked workers leave through
+    waits). Only in the server (``evalkit.execution`` marks its environment); forked workers leave through
     ``os._exit`` anyway."""
     os._exit(0)
 
 
-_SERVED = os.environ.get("EVALKIT_FORKSERVER")  # set by evalkit.worker_pool in the server's environment only
+_SERVED = os.environ.get("EVALKIT_FORKSERVER")  # set by evalkit.execution in the server's environment only
 if _SERVED is not None:
     atexit.register(_exit_now)
     from evalkit.metrics import needs_audio
