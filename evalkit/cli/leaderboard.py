@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
 
     @lb.command("run")
     def run_cmd(
-        split: str = typer.Option(..., "--split", help="synth-test | wild | aistpp-test"),
+        split: str = typer.Option(..., "--split", help="synth-test | synth-bench | wild | aistpp-test"),
         models: Optional[str] = typer.Option(None, "--models", help="Comma-separated (default: every baseline)."),
         root: Optional[Path] = typer.Option(None, "--root", help="Dataset root (wild: ../shared/data/wild; aistpp: required)."),
         board_dir: Path = typer.Option(Path("leaderboards"), "--dir", help=DIR_HELP),
@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
     @lb.command("add")
     def add_cmd(
         run_dir: Path = typer.Argument(..., help="A run folder made by `evalkit run-model` (holds results.json)."),
-        split: str = typer.Option(..., "--split", help="synth-test | wild | aistpp-test"),
+        split: str = typer.Option(..., "--split", help="synth-test | synth-bench | wild | aistpp-test"),
         board_dir: Path = typer.Option(Path("leaderboards"), "--dir", help=DIR_HELP),
     ) -> None:
         """Store one run's results on a board (then `evalkit leaderboard build`)."""

@@ -82,7 +82,7 @@ def register(app: typer.Typer) -> None:
         model: str = typer.Argument(..., help="A generator: m2p, gt-pose, retrieval, beat-procedural, shuffled-music, "
                                               "static (see evalkit.generators)."),
         split: str = typer.Option("test", "--split", help="Split part (test | train | val) or a board name "
-                                                          "(synth-test, wild, aistpp-test)."),
+                                                          "(synth-test, synth-bench, wild, aistpp-test)."),
         dataset: str = typer.Option("synth", "--dataset", help="synth | aistpp | wild"),
         root: Optional[Path] = typer.Option(None, "--root", help="Dataset root (synth: embedded default)."),
         checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="m2p checkpoint (default: bundled tiny)."),
