@@ -233,24 +233,28 @@ def run_model(name: str, split: str = "test", dataset: str | None = "synth", roo
         raise EvalkitError(f"split {data.name} has no samples", path=root)
     model = f"{name}+shuffled-music" if shuffle_music else name
     run_dir = Path(out) if out else default_run_dir(model, dataset, part)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    counts = generate_split(generator, samples, run_dir, seed, progress)
-    if not score_videos:
-        return None
+    from evalkit.results.outdir import claimed, write_atomic
 
-    agg = score(run_dir / "pred", run_dir / "gt", metrics=metric_names, preset=preset, device=device, jobs=jobs,
-                out=run_dir, progress=progress, max_memory=max_memory,
-                metric_options={k: dict(v) for k, v in METRIC_OPTIONS.items() if k in metric_names})
-    results = run_dir / "results.json"
-    record = json.loads(results.read_text())
-    record["run"] = {
-        "model": model, "generator": generator.name, "version": generator.version, "dataset": dataset,
-        "part": part, "split": data.name, "root": str(root) if root else None, "seed": seed, "limit": limit,
-        "device": device, "options": dict(options or {}), "pose_backend": pose_backend_of(record),
-        "skipped": dict(data.skipped), "metrics_unavailable": unavailable, "counts": counts,
-        "generator_info": generator.info() if hasattr(generator, "info") else {},
-    }
-    results.write_text(json.dumps(record, indent=2, default=_plain) + "\n")
-    agg.attrs["run_dir"] = run_dir
-    agg.attrs["record"] = record
-    return agg
+    # the run folder is made, checked and locked before generation (a second run into it stops in one line);
+    # the scoring inside claims it again without releasing it
+    with claimed(run_dir):
+        counts = generate_split(generator, samples, run_dir, seed, progress)
+        if not score_videos:
+            return None
+
+        agg = score(run_dir / "pred", run_dir / "gt", metrics=metric_names, preset=preset, device=device,
+                    jobs=jobs, out=run_dir, progress=progress, max_memory=max_memory,
+                    metric_options={k: dict(v) for k, v in METRIC_OPTIONS.items() if k in metric_names})
+        results = run_dir / "results.json"
+        record = json.loads(results.read_text())
+        record["run"] = {
+            "model": model, "generator": generator.name, "version": generator.version, "dataset": dataset,
+            "part": part, "split": data.name, "root": str(root) if root else None, "seed": seed, "limit": limit,
+            "device": device, "options": dict(options or {}), "pose_backend": pose_backend_of(record),
+            "skipped": dict(data.skipped), "metrics_unavailable": unavailable, "counts": counts,
+            "generator_info": generator.info() if hasattr(generator, "info") else {},
+        }
+        write_atomic(results, json.dumps(record, indent=2, default=_plain) + "\n")  # never half a file
+        agg.attrs["run_dir"] = run_dir
+        agg.attrs["record"] = record
+        return agg

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from evalkit.errors import EvalkitError
+from evalkit.results.outdir import atomic_file, write_atomic
 from evalkit.scoring import ScoreConfig, Scorer
 
 STATE_FILE = "shard_state.npz"
@@ -20,12 +21,17 @@ META_FILE = "shard_meta.json"
 
 
 def save_shard(scorer, out: str | Path) -> Path:
+    """Write a shard's state, then its meta file. Each goes through a temporary file and a rename, and the meta
+    file (which ``load_shard`` requires) is removed first and written last: a shard killed while writing
+    leaves no state that ``evalkit merge`` would read — neither half a file nor a new state beside old meta."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     snap = scorer.snapshot()
     arrays = {f"{name}/{key}": value for name, state in snap.pop("states").items() for key, value in state.items()}
-    np.savez(out / STATE_FILE, **arrays)
-    (out / META_FILE).write_text(json.dumps(snap, default=str, indent=1))
+    (out / META_FILE).unlink(missing_ok=True)
+    with atomic_file(out / STATE_FILE) as handle:
+        np.savez(handle, **arrays)
+    write_atomic(out / META_FILE, json.dumps(snap, default=str, indent=1))
     return out
 
 

