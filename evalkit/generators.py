@@ -6,8 +6,9 @@ Every generator implements::
 
 with T = ``sample.num_frames`` frames at ``sample.fps`` and the ground truth's frame size; ``music`` replaces
 the sample's own music (the shuffled-music control uses it). Optional hooks: ``prepare(samples)`` sees the
-whole list before the first ``generate`` (generators that need the split, e.g. shuffled-music), and
-``info()`` returns settings and counts that the runner stores in results.json. Each has ``name`` and
+whole list before the first ``generate`` (generators that need the split, e.g. shuffled-music),
+``info()`` returns settings and counts that the runner stores in results.json, and ``concurrent(n)`` lets up to
+``n`` ``generate`` calls run at once in threads (returns how many it allows; without it: one at a time). Each has ``name`` and
 ``version`` (shown in the leaderboard).
 
 Factories are looked up lazily, so an unavailable generator (m2p without its package or checkpoint) costs
@@ -16,6 +17,8 @@ nothing until it is asked for, and then fails with one line.
 from __future__ import annotations
 
 import importlib
+import queue
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -124,17 +127,42 @@ class M2P:
         self.checkpoint = opts["checkpoint"]
         self.version = _checkpoint_version(opts["checkpoint"])
         self.counts = {"resized_to_ground_truth": 0}
+        self._lock = threading.Lock()  # the pose estimator, shared by concurrent generate() calls
+        self._count_lock = threading.Lock()
+        self._idle = queue.SimpleQueue()  # pipelines free to use: one per concurrent call
+        self._idle.put(self.pipe)
+        self._pipes = 1
+
+    def concurrent(self, n: int) -> int:
+        """Up to ``n`` generate() calls at once, each on its own copy of the pipeline (the model keeps a call's
+        state in its reference bank). On CPU this fills cores that one call's small tensors leave idle; on a
+        GPU, one call at a time."""
+        if self.pipe.sampler.device.type != "cpu":
+            return 1
+        import copy
+
+        while self._pipes < n:
+            self._idle.put(copy.deepcopy(self.pipe))
+            self._pipes += 1
+        return self._pipes
 
     def generate(self, sample, *, music: Path | None = None, seed: int = 0) -> np.ndarray:
-        frames = self.pipe.generate(music or sample.music, sample.reference, sample.num_frames, sample.fps, seed,
-                                    reference_keypoints=self.reference_keypoints(sample))
-        if self.pipe.last_retarget is not None:  # keypoints on the reference's body, or why not
-            self._count("keypoints_" + self.pipe.last_retarget.replace(" ", "_"))
+        with self._lock:
+            keypoints = self.reference_keypoints(sample)
+        pipe = self._idle.get()
+        try:
+            frames = pipe.generate(music or sample.music, sample.reference, sample.num_frames, sample.fps, seed,
+                                   reference_keypoints=keypoints)
+            retarget = pipe.last_retarget
+        finally:
+            self._idle.put(pipe)
+        if retarget is not None:  # keypoints on the reference's body, or why not
+            self._count("keypoints_" + retarget.replace(" ", "_"))
         h, w = frame_size(sample)
         if frames.shape[1:3] != (h, w):  # the pipeline keeps the reference image's size
             import cv2
 
-            self.counts["resized_to_ground_truth"] += 1
+            self._count("resized_to_ground_truth")
             frames = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames])
         return frames
 
@@ -165,7 +193,8 @@ class M2P:
         return kp
 
     def _count(self, key: str) -> None:
-        self.counts[key] = self.counts.get(key, 0) + 1
+        with self._count_lock:
+            self.counts[key] = self.counts.get(key, 0) + 1
 
     def info(self) -> dict:
         return {"checkpoint": str(self.checkpoint) if self.checkpoint else "default", "sampling": dict(self.sampling),

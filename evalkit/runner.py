@@ -15,9 +15,11 @@ motion follows another sample's music), cut to the video's duration.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import shutil
+import sys
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
@@ -169,9 +171,14 @@ def pose_backend_of(record: dict) -> str:
     return found[0] if found else ""
 
 
-def generate_split(generator, samples: list, run_dir: Path, seed: int = 0, progress: bool = True) -> dict:
+def generate_split(generator, samples: list, run_dir: Path, seed: int = 0, progress: bool = True,
+                   workers: int | None = None) -> dict:
     """Write pred/ and gt/ for every sample (sample i gets seed + i); returns counts (frame counts corrected to
-    the decoded ground truth)."""
+    the decoded ground truth). A generator with ``concurrent(n)`` makes up to ``workers`` clips at once (default:
+    one per core this process may use), each in a thread with its share of torch's threads: a clip's output
+    depends on its sample and seed only, not on which thread made it or when."""
+    import concurrent.futures as cf
+
     from evalkit.generators import check_frames
 
     pred_dir, gt_dir = run_dir / "pred", run_dir / "gt"
@@ -181,19 +188,60 @@ def generate_split(generator, samples: list, run_dir: Path, seed: int = 0, progr
     counts = {"samples": 0, "frame_count_corrected": 0}
     if hasattr(generator, "prepare"):
         generator.prepare(samples)
-    with _progress(len(samples), f"generating ({generator.name})", progress) as advance:
-        for i, sample in enumerate(samples):
-            gt = sample.load_video()
-            if gt.num_frames != sample.num_frames:  # container headers may miscount: trust the decoded frames
-                counts["frame_count_corrected"] += 1
-                sample = replace(sample, num_frames=gt.num_frames)
-            sample.meta.setdefault("frame_size", gt.size)
-            frames = check_frames(generator.generate(sample, seed=seed + i), sample, generator.name)
-            write_lossless(pred_dir / f"{sample.id}.mp4", frames, sample.fps, Path(sample.music))
-            write_ground_truth(gt_dir, sample, gt.frames)
-            counts["samples"] += 1
-            advance(sample.id)
+
+    def one(i: int, sample) -> tuple[str, bool]:
+        gt = sample.load_video()
+        corrected = gt.num_frames != sample.num_frames  # container headers may miscount: trust the decoded frames
+        if corrected:
+            sample = replace(sample, num_frames=gt.num_frames)
+        sample.meta.setdefault("frame_size", gt.size)
+        frames = check_frames(generator.generate(sample, seed=seed + i), sample, generator.name)
+        write_lossless(pred_dir / f"{sample.id}.mp4", frames, sample.fps, Path(sample.music))
+        write_ground_truth(gt_dir, sample, gt.frames)
+        return sample.id, corrected
+
+    n = _generation_workers(generator, len(samples), workers)
+    with _progress(len(samples), f"generating ({generator.name})", progress) as advance, _torch_threads(n):
+        with cf.ThreadPoolExecutor(n) as pool:
+            futures = [pool.submit(one, i, sample) for i, sample in enumerate(samples)]
+            try:
+                for future in cf.as_completed(futures):
+                    sample_id, corrected = future.result()
+                    counts["samples"] += 1
+                    counts["frame_count_corrected"] += int(corrected)
+                    advance(sample_id)
+            except BaseException:  # the first failure (or Ctrl-C) stops the clips not yet started
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
     return counts
+
+
+def _generation_workers(generator, samples: int, workers: int | None) -> int:
+    """Clips made at once: ``workers`` (default: the cores this process may use), at most one per sample, and
+    what the generator allows (1 without ``concurrent``)."""
+    import os
+
+    want = workers or len(os.sched_getaffinity(0))
+    want = max(1, min(want, samples))
+    if want == 1 or not hasattr(generator, "concurrent"):
+        return 1
+    return max(1, int(generator.concurrent(want)))
+
+
+@contextlib.contextmanager
+def _torch_threads(workers: int):
+    """torch's intra-op threads split between ``workers`` concurrent clips while they run (process-wide, so set
+    here and given back), when the generator has loaded torch; nothing otherwise."""
+    torch = sys.modules.get("torch")
+    if workers == 1 or torch is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, before // workers))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _plain(value):
