@@ -167,8 +167,11 @@ class Scorer:
         of frames is in memory at a time (docs/memory.md). A decoding error stops the run (one line)."""
         values, live = {}, {}
         for name, metric in metrics.items():
-            metric.start_video(item)
-            live[name] = metric
+            try:
+                metric.start_video(item)
+                live[name] = metric
+            except EvalkitError as err:  # e.g. no music: this metric cannot score this item; the others still do
+                values[name] = self._failure(item, name, err)
         if not live:
             return values
         for pred, gt in item.chunks(item.chunk_frames(self.runtime.memory_budget())):
@@ -181,7 +184,10 @@ class Scorer:
                     del live[name]
                 seconds[name] += time.perf_counter() - start
         for name, metric in live.items():
-            values[name] = metric.finish_video()
+            try:
+                values[name] = metric.finish_video()
+            except EvalkitError as err:
+                values[name] = self._failure(item, name, err)
         return values
 
     def _failure(self, item: ScoreItem, name: str, err: EvalkitError) -> dict:

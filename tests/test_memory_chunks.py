@@ -124,3 +124,34 @@ def test_max_memory_on_the_command_line_changes_no_value(pair, tmp_path):
         assert code == 0, err
         outs.append(out)
     assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 64])
+def test_av_align_streamed_equals_whole_video(chunk):
+    """AV-Align's flow over chunks, one frame carried over each border, gives the whole video's IoU, peaks, null and
+    content seed exactly; so does the engine's shared decode (Scorer.add) under a budget of ``chunk`` frames."""
+    from evalkit.io.audio import Audio
+    from evalkit.io.video import Video
+    from evalkit.metrics.av_align import AVAlign
+    from evalkit.scoring import Scorer
+    from test_av_align import moving_pattern
+    from test_beats import click_track
+
+    frames = moving_pattern(n=23)
+    clicks, _ = click_track(150.0, len(frames) / 24.0)
+    item = ScoreItem("v", Video(frames, 24.0, "v.mp4"), None, lambda: Audio(clicks, 22050, "v.mp4", "container"))
+    whole = AVAlign(workers=1)
+    expected = whole.update(item)
+    streamed = AVAlign(workers=1)
+    streamed.start_video(item)
+    for pred, _ in item.chunks(chunk):
+        streamed.update_chunk(pred, None)
+    assert streamed.finish_video() == pytest.approx(expected, rel=0, abs=0, nan_ok=True)
+    engine = Scorer(ScoreConfig(metrics=("av_align",)), Runtime(max_memory=8 * 3 * 72 * 96 * chunk))
+    engine.metrics["av_align"].workers = 1
+    row = engine.add(item)
+    assert {k: row[k] for k in expected} == pytest.approx(expected, rel=0, abs=0, nan_ok=True)
+    for state in (streamed.state_dict(), engine.metrics["av_align"].state_dict()):
+        for key, value in whole.state_dict().items():
+            if key not in ("null_ms", "update_ms"):  # costs, not values
+                np.testing.assert_array_equal(state[key], value)

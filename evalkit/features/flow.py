@@ -135,3 +135,37 @@ def flow_trajectory(frames: np.ndarray, workers: int | None = None, executor: st
     else:
         mags = mean_flow_magnitudes(frames, workers, executor)
     return np.concatenate([mags[:1], mags])
+
+
+class TrajectoryStream:
+    """``flow_trajectory`` over a video given chunk by chunk: the last grey frame of each chunk is carried into the
+    next, so every consecutive pair is computed once and the trajectory equals the whole video's (tested)."""
+
+    def __init__(self, workers: int | None = None, executor: str | None = None, device: str | None = None,
+                 batch_pixels: float | None = None):
+        self.workers, self.executor, self.device, self.batch_pixels = workers, executor, device, batch_pixels
+        self.frames = 0
+        self._carry: np.ndarray | None = None
+        self._mags: list[np.ndarray] = []
+
+    def add(self, frames: np.ndarray) -> None:
+        grey = to_grey(frames)
+        self.frames += len(grey)
+        if self._carry is not None:
+            grey = np.concatenate([self._carry, grey])
+        self._carry = grey[-1:].copy()  # a copy: not a view that keeps the whole chunk alive
+        if len(grey) < 2:
+            return
+        if self.device is not None:
+            from evalkit.features.flow_torch import mean_flow_magnitudes_torch
+
+            batch = flow_batch(grey.shape[1:3], self.batch_pixels)
+            self._mags.append(mean_flow_magnitudes_torch(grey, device=self.device, batch=batch))
+        else:
+            self._mags.append(mean_flow_magnitudes(grey, self.workers, self.executor, grey=True))
+
+    def trajectory(self) -> np.ndarray:
+        if self.frames < 2:
+            raise EvalkitError(f"optical flow needs at least 2 frames, got {self.frames}")
+        mags = np.concatenate(self._mags)
+        return np.concatenate([mags[:1], mags])

@@ -125,16 +125,49 @@ class AVAlign(Metric):
             raise ValueError(f"cannot merge {other.name}/{other.preset} into {self.name}/{self.preset} (null settings)")
         return super().merge(other)
 
+    #: the engine streams the video (docs/memory.md): the flow runs chunk by chunk, carrying one frame over each
+    #: border; ``update`` (the API on a whole item) computes the same numbers from the whole video
+    streams = True
+
     def update(self, item) -> dict[str, float]:
         started = time.perf_counter()
         audio = item.audio  # EvalkitError here (no music) leaves the state untouched
-        fps = item.pred.fps
-        out = av_align(item.pred.frames, fps, audio, self.settings["min_peak"],
+        out = av_align(item.pred.frames, item.pred.fps, audio, self.settings["min_peak"],
                        self.settings["one_to_one"], self.workers or self.runtime.inner_workers,
                        self.executor or self.runtime.executor, self.flow_device, self.runtime.flow_batch_pixels)
+        return self._record(item, audio, out, frames_sha256(item.pred.frames), started)
+
+    def start_video(self, item) -> None:
+        from evalkit.audio.onsets import audio_peaks
+        from evalkit.features.flow import TrajectoryStream
+        from evalkit.pose.cache import frames_hasher
+
+        started = time.perf_counter()
+        audio = item.audio  # EvalkitError here (no music) leaves the state untouched
+        peaks = audio_peaks(audio)  # before the flow, as av_align(): a broken audio track fails fast
+        flow = TrajectoryStream(self.workers or self.runtime.inner_workers, self.executor or self.runtime.executor,
+                                self.flow_device, self.runtime.flow_batch_pixels)
+        self._video = {"item": item, "audio": audio, "peaks": peaks, "flow": flow, "started": started,
+                       "hash": frames_hasher((item.pred.num_frames, *item.pred.size, 3))}
+
+    def update_chunk(self, pred, gt) -> None:
+        self._video["flow"].add(pred)
+        self._video["hash"].update(memoryview(np.ascontiguousarray(pred).reshape(-1)).cast("B"))
+
+    def finish_video(self) -> dict[str, float]:
+        v, self._video = self._video, None
+        fps, s = v["item"].pred.fps, self.settings
+        video = video_peaks(v["flow"].trajectory(), fps, s["min_peak"])
+        out = {"iou": av_align_iou(v["peaks"], video, fps, s["one_to_one"]), "audio_peaks": v["peaks"],
+               "video_peaks": video, "matched": count_matches(v["peaks"], video, fps, s["one_to_one"])}
+        return self._record(v["item"], v["audio"], out, v["hash"].hexdigest(), v["started"])
+
+    def _record(self, item, audio, out: dict, content: str, started: float) -> dict[str, float]:
+        """Add one video's IoU, peaks and shift null to the state; its row values."""
+        fps = item.pred.fps
         iou = float(out["iou"])
         null_start = time.perf_counter()
-        seed = content_seed(frames_sha256(item.pred.frames))
+        seed = content_seed(content)
         audio_s = np.asarray(audio.samples).shape[-1] / audio.sample_rate
         offsets = draw_offsets(seed, int(self.null["null_shifts"]), audio_s, self.null["null_min_shift_s"], False)
         shifted = circular_shifts(out["audio_peaks"], offsets, audio_s)

@@ -24,9 +24,15 @@ FORMAT_VERSION = 1  # bump when the stored layout or any backend's post-processi
 def frames_sha256(frames: np.ndarray) -> str:
     """sha256 of decoded uint8 frames (T, H, W, 3), shape included."""
     arr = np.ascontiguousarray(frames)
-    h = hashlib.sha256(f"{arr.dtype.str}|{arr.shape}|".encode())
+    h = frames_hasher(arr.shape, arr.dtype)
     h.update(memoryview(arr.reshape(-1)).cast("B"))
     return h.hexdigest()
+
+
+def frames_hasher(shape: tuple, dtype=np.uint8):
+    """The sha256 object of ``frames_sha256`` before any frame: feed it a video's chunks in order (C-contiguous
+    bytes) and its digest equals ``frames_sha256`` of the whole (T, H, W, 3) array of ``shape``."""
+    return hashlib.sha256(f"{np.dtype(dtype).str}|{tuple(int(n) for n in shape)}|".encode())
 
 
 def cache_key(backend: str, identity: dict, content_sha256: str, fps: float) -> str:
