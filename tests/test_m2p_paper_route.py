@@ -163,6 +163,10 @@ def test_paper_stages_need_m2penc_then_a_paper_stage_2_and_record_the_recipe(key
     assert [(r["stage"], r["route"], r["steps"]) for r in recipe] == [
         (0, "keypoints", 1), (2, "keypoints", 1), (1, "keypoints", 1), (2, "paper", 1), (3, "paper", 1)]
     assert recipe[0]["init"] == "fresh" and recipe[3]["init"].startswith("previous stage")
+    # what made each stage: its loss (stage 3's weights, stage 2's guidance source), budget, device
+    assert recipe[4]["loss_weights"] == {"pix": 0.5, "guid": 0.5} and "loss_weights" not in recipe[3]
+    assert recipe[3]["guidance"] == "M2PEnc, frozen, in the loop" and "guidance" not in recipe[1]
+    assert all(r["device"] == "cpu" and r["max_minutes"] is None for r in recipe)
     # a stage started from another file names it with its hash
     out2 = tmp_path / "from_init"
     train_stage(PAPER, data, TrainOptions(stage=3, out=out2, steps=1, progress=False, init=run / "latest.safetensors"))

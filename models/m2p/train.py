@@ -84,6 +84,7 @@ class TrainOptions:
     seed: int = 0
     mixed_precision: str | None = None  # None: bf16 on CUDA, no on CPU
     progress: bool = True
+    data_info: dict | None = None  # what the clips were (run_stages fills it): the checkpoint's recipe says it
 
 
 # which parameters each stage trains ----------------------------------------------------------------------
@@ -432,13 +433,41 @@ def train_stage(cfg: M2PConfig, data: ClipSet, opts: TrainOptions) -> dict:
                "processes": acc.num_processes, "mixed_precision": mp, "last": log.last}
     meta = {**meta, "stages": sorted(set(meta.get("stages", [])) | {str(stage)}), f"stage{stage}": summary}
     meta = with_recipe(meta, {"stage": stage, "route": cfg.route, "init": meta.pop("stage_init", "resumed run"),
-                              "steps": step, "batch": batch_n, "lr": lr, "seconds": summary["seconds"]})
+                              "steps": step, "batch": batch_n, "lr": lr, "seconds": summary["seconds"],
+                              **stage_recipe_extras(cfg, stage, opts, acc.device)})
     meta.pop("stage_in_progress", None)
     save(True)
     if acc.is_main_process:
         save_checkpoint(model, Path(opts.out) / "latest.safetensors", meta)
         (stage_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def stage_recipe_extras(cfg: M2PConfig, stage: int, opts: TrainOptions, device) -> dict:
+    """What else a stage's recipe entry records: its time budget, the device, the data, and what the loss was
+    (stage 3's weights; on the paper route, stage 2's guidance source)."""
+    dev = torch.device(device)
+    extras = {"max_minutes": None if opts.max_minutes is None else round(opts.max_minutes, 3),
+              "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+              "data": opts.data_info}
+    if stage == 3:
+        extras["loss_weights"] = {"pix": STAGE3_WEIGHTS[0], "guid": STAGE3_WEIGHTS[1]}
+    if paper_image_stage(cfg, stage):
+        extras["guidance"] = "M2PEnc, frozen, in the loop"
+    return extras
+
+
+def data_info(samples, clips, cfg: M2PConfig) -> dict:
+    """The training clips in a recipe: where they came from (the SDGPip folder and its generation settings, when
+    it has them), how many, how many frames at which fps and size."""
+    roots = sorted({str(Path(s.video).parent.parent) for s in samples})
+    info = {"source": roots[0] if len(roots) == 1 else roots, "clips": len(clips),
+            "frames": sum(c.num_frames for c in clips), "fps": cfg.fps, "size": cfg.size}
+    settings = Path(roots[0]) / "sdgpip.json"
+    if len(roots) == 1 and settings.is_file():
+        sd = json.loads(settings.read_text())
+        info["sdgpip"] = {k: sd.get("settings", sd).get(k) for k in ("seed", "seconds", "fps", "choreography")}
+    return info
 
 
 def _all_agree(acc, flag: bool) -> bool:
@@ -503,6 +532,7 @@ def run_stages(cfg: M2PConfig, samples, stages: list[int], opts: TrainOptions, j
     data = ClipSet(clips, device)
     echo(f"{len(clips)} clips, {sum(c.num_frames for c in clips)} frames at {cfg.fps:g} fps, {cfg.size}² "
          f"(loaded in {time.perf_counter() - t0:.0f} s)")
+    opts = TrainOptions(**{**opts.__dict__, "data_info": data_info(samples, clips, cfg)})
     total_share = sum(STAGE_SHARE[s] for s in stages)
     summaries = {}
     for s in stages:

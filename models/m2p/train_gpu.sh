@@ -17,7 +17,11 @@ cd "$(dirname "$0")/../.."
 DATA=${DATA:-runs/sdgpip-train-128}
 RUN=${RUN:-runs/m2p-tiny-gpu}
 JOBS=${JOBS:-$(nproc)}
+# a machine without uv (the device image): EVALKIT="python3 -m evalkit" PY=python3, evalkit on PYTHONPATH
+EVALKIT=${EVALKIT:-uv run evalkit}
+PY=${PY:-uv run python}
 MINUTES=${MINUTES:-8}
+CLIPS=${CLIPS:-600}  # training clips (loading 600 takes ~2 min on 16 cores)
 INIT=${INIT:-}
 CKPT=models/m2p/checkpoints/tiny.safetensors
 RESULTS=models/m2p/results
@@ -25,7 +29,7 @@ RESULTS=models/m2p/results
 step_data() {
   if [ ! -f "$DATA/sdgpip.json" ]; then
     # training dancers/music from seed 11; the embedded test split (seed 0) stays unseen
-    uv run evalkit data synth --out "$DATA" --train 600 --test 0 --seconds 6 --size 128 --fps 10 --seed 11 \
+    $EVALKIT data synth --out "$DATA" --train "$CLIPS" --test 0 --seconds 6 --size 128 --fps 10 --seed 11 \
       --maps rgb,depth,semantic,skeleton --jobs "$JOBS"
   fi
 }
@@ -33,7 +37,7 @@ step_data() {
 step_train() {
   step_data
   rm -rf "$RUN"; mkdir -p "$(dirname "$RUN")"  # tee writes $RUN.log beside the run folder
-  uv run evalkit train m2p --config tiny --stage 0,2,1,3 --data "$DATA" --out "$RUN" ${INIT:+--init "$INIT"} \
+  $EVALKIT train m2p --config tiny --stage 0,2,1,3 --data "$DATA" --out "$RUN" ${INIT:+--init "$INIT"} \
     --max-minutes "$MINUTES" --jobs "$JOBS" --export "$CKPT" 2>&1 | tee "$RUN.log"
   mkdir -p "$RESULTS"
   cp "$RUN/loss_curves.png" "$RESULTS/loss_curves.png"
@@ -49,7 +53,7 @@ step_paper() {
   step_data
   local run=${RUN}-paper
   rm -rf "$run"; mkdir -p "$(dirname "$run")"
-  uv run evalkit train m2p --config tiny --route paper --stage 2,3 --data "$DATA" --out "$run" --init "$CKPT" \
+  $EVALKIT train m2p --config tiny --route paper --stage 2,3 --data "$DATA" --out "$run" --init "$CKPT" \
     --max-minutes "$MINUTES" --jobs "$JOBS" --export models/m2p/checkpoints/tiny-paper.safetensors 2>&1 | tee "$run.log"
   mkdir -p "$RESULTS/paper"
   for s in 2 3; do
@@ -60,11 +64,11 @@ step_paper() {
 }
 
 step_eval() {
-  uv run python -m evalkit.models.m2p.evaluate continuity --checkpoint "$CKPT" --out "$RESULTS"
-  uv run python -m evalkit.models.m2p.evaluate pose --checkpoint "$CKPT" --out "$RESULTS"
+  $PY -m evalkit.models.m2p.evaluate continuity --checkpoint "$CKPT" --out "$RESULTS"
+  $PY -m evalkit.models.m2p.evaluate pose --checkpoint "$CKPT" --out "$RESULTS"
   # the controls score with BlazePose (mediapipe); a bare GPU image may lack it: then run them on CPU later
-  if uv run python -c "import mediapipe" 2>/dev/null; then
-    uv run python -m evalkit.models.m2p.evaluate controls --checkpoint "$CKPT" --out runs/m2p-controls
+  if $PY -c "import mediapipe" 2>/dev/null; then
+    $PY -m evalkit.models.m2p.evaluate controls --checkpoint "$CKPT" --out runs/m2p-controls
     cp runs/m2p-controls/controls.md runs/m2p-controls/controls.json "$RESULTS/"
   else
     echo "mediapipe missing: run 'evaluate controls' on a machine that has it" >&2

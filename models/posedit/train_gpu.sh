@@ -16,13 +16,16 @@ cd "$(dirname "$0")/../.."
 DATA=${DATA:-runs/sdgpip-posedit-15}
 RUN=${RUN:-runs/posedit-tiny-gpu}
 JOBS=${JOBS:-$(nproc)}
+# a machine without uv (the device image): EVALKIT="python3 -m evalkit" PY=python3, evalkit on PYTHONPATH
+EVALKIT=${EVALKIT:-uv run evalkit}
+PY=${PY:-uv run python}
 MINUTES=${MINUTES:-6}
 CKPT=models/posedit/checkpoints/posedit.safetensors
 RESULTS=models/posedit/results
 
 step_data() {
   if [ ! -f "$DATA/sdgpip.json" ]; then  # only joints, music and beats are used: rgb at 128² is the cheapest render
-    uv run evalkit data synth --out "$DATA" --train 600 --test 0 --seconds 6 --size 128 --fps 15 --seed 11 \
+    $EVALKIT data synth --out "$DATA" --train 600 --test 0 --seconds 6 --size 128 --fps 15 --seed 11 \
       --maps rgb --jobs "$JOBS"
   fi
 }
@@ -32,7 +35,7 @@ step_train() {
   rm -rf "$RUN"
   mkdir -p "$RESULTS" "$(dirname "$CKPT")"
   local start=$(date +%s)
-  uv run evalkit train posedit --config tiny --data "$DATA" --out "$RUN" --max-minutes "$MINUTES" --jobs "$JOBS" \
+  $EVALKIT train posedit --config tiny --data "$DATA" --out "$RUN" --max-minutes "$MINUTES" --jobs "$JOBS" \
     --export "$CKPT" 2>&1 | tee "$RESULTS/train.log"
   echo "posedit train step: $(( $(date +%s) - start )) s" | tee -a "$RESULTS/train.log"
   cp "$RUN/loss_curves.png" "$RESULTS/loss_curves.png"
@@ -44,7 +47,7 @@ step_train() {
 }
 
 step_eval() {
-  uv run python -m evalkit.models.posedit.eval --split test --checkpoint "$CKPT" --out "$RESULTS/pose_eval.json" \
+  $PY -m evalkit.models.posedit.eval --split test --checkpoint "$CKPT" --out "$RESULTS/pose_eval.json" \
     | tee "$RESULTS/pose_eval.txt"
 }
 
