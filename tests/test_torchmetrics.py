@@ -16,7 +16,7 @@ from frames import random_pair
 
 FRAME_ADAPTERS = {"ssim": SSIM, "psnr": PSNR, "l1": L1, "lpips": LPIPS}
 # same functions, same per-video sums in the same order: equal to the last bits; LPIPS runs float32 networks
-REL = {"ssim": 1e-12, "psnr": 1e-12, "l1": 1e-12, "lpips": 1e-6, "fvd": 1e-9}
+REL = {"ssim": 1e-12, "psnr": 1e-12, "l1": 1e-12, "lpips": 1e-6, "fvd": 1e-9, "fvd_capped": 1e-9}
 
 
 class PooledFeatures:
@@ -169,13 +169,15 @@ def test_mismatch_unknown_options_and_small_frames_are_refused():
 
 # --- two gloo ranks ---------------------------------------------------------------------------------------------
 
-DDP_VIDEOS = dict(n_videos=6, lengths=(32, 16, 20), seed=30)
+DDP_VIDEOS = dict(n_videos=7, lengths=(32, 16, 20), seed=30)  # odd: the ranks hold uneven 'cat' states
 
 
 def _adapters():
     # LPIPS is left out here: its state is a frame sum like SSIM's (same sync path), and its network would
-    # load in every rank; FVD's float64 feature and outer-product sums are the state that matters
-    return {"ssim": SSIM(), "psnr": PSNR(), "l1": L1(), "fvd": FVD(extractor=PooledFeatures(), bootstrap=20)}
+    # load in every rank. FVD: float64 feature and outer-product sums ('sum' states); the capped stylegan-v
+    # protocol keeps clip features ('cat' states, uneven across ranks, cut to max_clips on merge)
+    return {"ssim": SSIM(), "psnr": PSNR(), "l1": L1(), "fvd": FVD(extractor=PooledFeatures(), bootstrap=20),
+            "fvd_capped": FVD("stylegan-v", extractor=PooledFeatures(), bootstrap=20, max_clips=4)}
 
 
 def _compute(metrics):
