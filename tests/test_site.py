@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import csv
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -115,11 +117,12 @@ def test_chromium_sorts_a_board_and_opens_a_row_report(site):
     shown = [c[lab][0]["data-v"] for c in _cells(parse(dom).tables["board"])]
     assert [float(v) for v in shown[:len(ran)]] == ran and set(shown[len(ran):]) <= {"not run", "n/a"}
     # the linked report of a stored run: its results table equals that run's results.json
-    import json
-
     dom, console = load(site / "synth-test" / "m2p" / "report.html")
     assert console == [] and check_of(dom)["errors"] == []
     record = json.loads((BOARDS / "results" / "synth-test" / "m2p" / "results.json").read_text())
     values = [float(c["value"][0]["data-v"]) for c in _cells(parse(dom).tables["results"])]
     assert values == [a["value"] for a in record["aggregate"]]
     assert "videos not available" in dom  # the board keeps results only
+    shown = {cells[1][0]["data-v"] for cells in body_rows(parse(dom).tables["prov-weights"])}
+    hashes = set(re.findall(r'"\w*sha256": "([0-9a-f]{64})"', json.dumps(record["metrics"])))
+    assert len(hashes) >= 5 and shown == hashes  # LPIPS, I3D, BlazePose: every sha256 the run recorded

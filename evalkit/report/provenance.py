@@ -19,8 +19,13 @@ def _weights(ident, prefix: str = "") -> list[tuple[str, str]]:
     return out
 
 
+def _text(value) -> str:
+    """Settings as results.json writes them (JSON: null, false, lists), strings as they are."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
 def _pairs(title: str, table_id: str, items: list[tuple[str, object]]) -> str:
-    rows = ["<tr>" + cell(k, cls="t") + cell(v, text=str(v), cls="t") + "</tr>" for k, v in items]
+    rows = ["<tr>" + cell(k, cls="t") + cell(v, text="—" if v is None else str(v), cls="t") + "</tr>" for k, v in items]
     return f"<h3>{esc(title)}</h3>" + table(table_id, ["name", "value"], rows, text_columns=2)
 
 
@@ -30,15 +35,13 @@ def provenance_html(record: dict) -> str:
            ("results schema", record.get("schema"))]
     weights = [(f"{metric}: {path}", sha) for metric, ident in record.get("metrics", {}).items()
                for path, sha in _weights(ident)]
-    settings = [(k, json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v)
-                for k, v in record.get("settings", {}).items()]
+    settings = [(k, _text(v)) for k, v in record.get("settings", {}).items()]
     metric_settings = [(f"{m} ({ident.get('preset')})", json.dumps(ident.get("settings", {}), sort_keys=True))
                        for m, ident in record.get("metrics", {}).items()]
     parts = [_pairs("Run", "prov-run", run), _pairs("Weights (sha256)", "prov-weights", weights),
              _pairs("Options", "prov-settings", settings), _pairs("Metric settings", "prov-metrics", metric_settings),
              _pairs("Package versions", "prov-versions", list(record.get("versions", {}).items()))]
     if record.get("run"):
-        gen = [(k, json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v)
-               for k, v in record["run"].items()]
+        gen = [(k, _text(v)) for k, v in record["run"].items()]
         parts.append(_pairs("Generation (run-model)", "prov-generation", gen))
     return "".join(parts)
