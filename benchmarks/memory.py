@@ -13,7 +13,7 @@ A run that passes ``--limit`` seconds is stopped there; its peak is then the pea
 pairs run partially: memory that does not grow over the run is what they show. Also ``--per-pixel``: the working
 memory per pixel of each frame metric's batch (FrameMetric.bytes_per_pixel).
 
-Run: nice -n 10 uv run python benchmarks/memory.py --frames 16,300,1800 --limit 240 [--work DIR]
+Run: nice -n 10 uv run python benchmarks/memory.py --frames 16,300,1800 --limit 240 [--work DIR] [--height 540]
 """
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def write_pair(root: Path, frames: int) -> tuple[Path, Path]:
     """pred/ and gt/ folders holding one 1080p H.264 pair of ``frames`` frames, written frame by frame."""
     import av
 
-    pred, gt = root / f"{frames}f" / "pred" / "clip.mp4", root / f"{frames}f" / "gt" / "clip.mp4"
+    pred, gt = (root / f"{frames}f{'' if H == 1080 else f'-{H}p'}" / side / "clip.mp4" for side in ("pred", "gt"))
     if pred.exists() and gt.exists():
         return pred.parent, gt.parent
     rng = np.random.default_rng(0)
@@ -87,7 +87,10 @@ def peak_rss(cmd: list[str], limit: float) -> dict:
     start = time.time()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     trace, finished = [], True
-    while proc.poll() is None:
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)  # wait4, not poll: poll would reap its rusage
+        if pid:
+            break
         try:
             with open(f"/proc/{proc.pid}/status") as f:
                 rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
@@ -97,9 +100,10 @@ def peak_rss(cmd: list[str], limit: float) -> dict:
         if time.time() - start > limit:
             proc.kill()
             finished = False
+            _, status, usage = os.wait4(proc.pid, 0)
             break
         time.sleep(1.0)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = 0  # reaped above; keeps Popen from waiting again
     out = proc.stdout.read().decode(errors="replace").strip().splitlines()
     return {"peak_mb": usage.ru_maxrss / 1024, "seconds": time.time() - start, "finished": finished,
             "rc": os.waitstatus_to_exitcode(status), "trace": trace, "last": out[-1] if out else ""}
@@ -146,8 +150,11 @@ def main() -> None:
     ap.add_argument("--limit", type=float, default=240.0, help="seconds a run may take before it is stopped")
     ap.add_argument("--work", type=Path, default=None, help="folder for the pairs (kept between runs)")
     ap.add_argument("--only", default="", help="comma-separated case names to run (default: all)")
+    ap.add_argument("--height", type=int, default=1080, help="frame height (width 16:9); 1080 unless RAM is short")
     ap.add_argument("--per-pixel", action="store_true")
     args = ap.parse_args()
+    global H, W
+    H, W = args.height, args.height * 16 // 9 // 2 * 2
     if args.per_pixel:
         per_pixel()
         return
@@ -157,7 +164,7 @@ def main() -> None:
           f"{next(int(l.split()[1]) for l in open('/proc/meminfo') if l.startswith('MemAvailable')) // 1024} MB")
     for frames in (int(f) for f in args.frames.split(",")):
         pred, gt = write_pair(work, frames)
-        for name, cmd in cases(pred, gt, work / f"{frames}f" / "out").items():
+        for name, cmd in cases(pred, gt, pred.parent / "out").items():
             if args.only and name not in args.only.split(","):
                 continue
             res = peak_rss(cmd, args.limit)
