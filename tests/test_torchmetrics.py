@@ -145,6 +145,7 @@ def test_beat_align_adapter_equals_evalkit_score(shared, tmp_path):
     (torch.full((2, 3, 16, 16), float("nan")), r"outside \[0, 1\]"),
     (np.zeros((2, 16, 16, 3), np.int16), "dtype"),
     (np.zeros((16, 16, 3), np.uint8), "3-D input"),
+    (np.zeros((0, 16, 16, 3), np.uint8), "zero frames"),
 ])
 def test_bad_input_is_one_line(bad, match):
     with pytest.raises(EvalkitError, match=match) as err:

@@ -26,6 +26,12 @@ TORCHMETRICS_KWARGS = frozenset({"compute_on_cpu", "dist_sync_on_step", "process
 DEFAULT_PRESET = "clean"
 
 
+def _attr(key: str) -> str:
+    """The torch state holding evalkit state ``key``: prefixed, so that no evalkit state name (``values``,
+    ``frames``) can shadow an attribute of torchmetrics' Metric or torch's Module."""
+    return f"state_{key}"
+
+
 class EvalkitMetric(Metric):
     """Base of the adapters; a subclass names its evalkit metric and turns ``update``'s tensors into items."""
 
@@ -51,9 +57,10 @@ class EvalkitMetric(Metric):
         self._core = build(self.metric, self.preset, "cpu", **self.options)  # unknown options: EvalkitError here
         self._core_device = "cpu"
         self._last_core = self._core
+        zero = self._core.state_dict()
         for key, how in self._core.reductions().items():
-            default = torch.from_numpy(self._core.state_dict()[key])
-            self.add_state(key, default=[] if how == "cat" else default, dist_reduce_fx=how)
+            default = [] if how == "cat" else torch.from_numpy(zero[key])
+            self.add_state(_attr(key), default=default, dist_reduce_fx=how)
 
     # --- the evalkit metric on this module's device ----------------------------------------------------
     def core(self):
@@ -74,9 +81,9 @@ class EvalkitMetric(Metric):
         for key, how in core.reductions().items():
             value = torch.from_numpy(delta[key]).to(self.device)
             if how == "cat":
-                getattr(self, key).append(value)
+                getattr(self, _attr(key)).append(value)
             else:
-                setattr(self, key, getattr(self, key) + value)
+                setattr(self, _attr(key), getattr(self, _attr(key)) + value)
         return row
 
     def _loaded(self):
@@ -87,7 +94,7 @@ class EvalkitMetric(Metric):
         empty = core.state_dict()
         state = {}
         for key, how in core.reductions().items():
-            value = getattr(self, key)
+            value = getattr(self, _attr(key))
             if how == "cat":  # a list before syncing, one tensor after
                 value = dim_zero_cat(value) if isinstance(value, torch.Tensor) or value else torch.from_numpy(empty[key])
             state[key] = value.detach().to("cpu", torch.float64).numpy()

@@ -28,6 +28,8 @@ def to_uint8_videos(x, what: str = "pred") -> list[np.ndarray]:
     t = _as_tensor(x, what)
     if t.ndim not in (4, 5):
         raise EvalkitError(f"{what}: {t.ndim}-D input of shape {tuple(t.shape)}", hint=f"pass {_LAYOUTS}")
+    if t.shape[-4] == 0:  # evalkit refuses a video without frames (it would average over nothing)
+        raise EvalkitError(f"{what}: a video with zero frames (shape {tuple(t.shape)})", hint="pass at least one frame")
     videos = list(t) if t.ndim == 5 else [t]
     if t.dtype == torch.uint8:
         if t.shape[-1] != 3:
