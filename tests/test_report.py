@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 
 import numpy as np
@@ -52,6 +53,12 @@ def test_score_out_writes_the_report_and_no_report_opts_out(run_dir, tmp_path):
     assert (run_dir / "report.html").stat().st_size > 10_000  # written by `score --out` by default
     page = parse((run_dir / "report.html").read_text())
     assert {"results", "per-video", "prov-weights", "prov-versions"} <= set(page.tables)
+    record = json.loads((run_dir / "results.json").read_text())
+    versions = {cells[0][0]["data-v"]: cells[1][0]["data-v"] for cells in body_rows(page.tables["prov-versions"])}
+    assert versions == record["versions"]  # provenance is results.json's, not this interpreter's
+    shown = {cells[1][0]["data-v"] for cells in body_rows(page.tables["prov-weights"])}
+    hashes = set(re.findall(r'"\w*sha256": "([0-9a-f]{64})"', json.dumps(record["metrics"])))
+    assert shown == hashes  # every weight / model sha256 the metrics recorded (none here: no network metric)
     out = tmp_path / "again"
     assert main(["score", "--pred", str(run_dir.parent / "pred"), "--gt", str(run_dir.parent / "gt"), "-m", "l1",
                  "--out", str(out), "--no-report"]) == 0
