@@ -10,6 +10,12 @@
 # soxr, diffusers) for its Python, unpacked to a folder on PYTHONPATH. Results come back through $OUT as at most
 # 8 files of ≤ 16 MiB: checkpoints in 15-MiB byte parts (cat them back together; SHA256SUMS checks the result),
 # everything else in one results.tar.gz.
+# The archives (kept in .devwheels/, which git ignores): av.tar.xz = the unpacked av 18.1.0 cp311-abi3 manylinux_2_28
+# wheel; others.tar.xz = librosa 0.11.0, soundfile 0.14.0, soxr 1.1.0 (cp312-abi3), cffi 2.1.1 (cp312), pycparser
+# 3.0, audioread 3.1.0, pooch 1.9.0, platformdirs 4.14.5, decorator 5.3.1, importlib_metadata 9.0.1 and diffusers
+# 0.42.1 without pipelines/ (evalkit never imports them), unpacked together. With them the call is ~66 MB of the
+# 64 MiB it may carry only while models/posedit/checkpoints/posedit.safetensors (not read here) is held out of the
+# working tree as the call copies it (models/m2p/README.md, "Status of issue 28 (GPU session)").
 set -u
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1 NUMBA_CPU_NAME=generic NUMBA_CACHE_DIR=/tmp/numba
