@@ -233,3 +233,20 @@ def test_paper_pipeline_gives_m2penc_the_reference_pose(tmp_path):
     seen.clear()
     pipe.generate(None, tmp_path / "r.png", 8, PAPER.fps, music=music)
     assert pipe.last_retarget == "no reference keypoints" and seen and all(r is None for r in seen)
+
+
+def test_recipe_names_the_training_data(tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    from evalkit.models.m2p.train import data_info
+
+    settings = {"seed": 11, "seconds": 6.0, "fps": 10.0, "choreography": "harmony", "train": 2, "maps": ["rgb"]}
+    (tmp_path / "sdgpip.json").write_text(json.dumps({"settings": settings}))
+    samples = [SimpleNamespace(video=tmp_path / "videos" / f"c{i}.mp4") for i in range(2)]
+    cfg = get_config("micro")
+    info = data_info(samples, fake_clips(n=2, frames=8), cfg)
+    assert info == {"source": str(tmp_path), "clips": 2, "frames": 16, "fps": cfg.fps, "size": cfg.size,
+                    "sdgpip": {"seed": 11, "seconds": 6.0, "fps": 10.0, "choreography": "harmony"}}
+    other = [SimpleNamespace(video=tmp_path / "elsewhere" / "videos" / "x.mp4")]
+    assert "sdgpip" not in data_info(other, fake_clips(n=1, frames=8), cfg)  # no generation settings there
