@@ -7,7 +7,7 @@ import pytest
 
 from evalkit.cli import main
 from evalkit.generators import GENERATORS
-from evalkit.leaderboard import NOT_RUN, build, compare, markdown, read_board, table
+from evalkit.leaderboard import BOARDS, NOT_RUN, build, compare, markdown, read_board, table
 
 METRICS = [  # (metric, column, preset, direction, has CI)
     ("ssim", "ssim", "clean", "↑", True),
@@ -45,7 +45,7 @@ def boards(tmp_path):
     for model, values in BASE.items():
         write(d / "results" / "synth-test", model, record(model, values))
     write(d / "results" / "wild", "static", record("static", BASE["static"], n=3))
-    for split in ("synth-test", "wild", "aistpp-test"):
+    for split in BOARDS:  # every registered board, as `leaderboard build` without --split writes them
         build(split, d)
     return d
 
@@ -57,7 +57,7 @@ def test_build_twice_is_byte_identical(boards):
     path.write_text(json.dumps(json.loads(path.read_text()), indent=3, sort_keys=True))
     assert main(["leaderboard", "build", "--dir", str(boards)]) == 0
     assert {p.name: p.read_bytes() for p in boards.glob("*.csv")} == first
-    assert set(first) == {"synth-test.csv", "wild.csv", "aistpp-test.csv"}
+    assert set(first) == {"synth-test.csv", "synth-bench.csv", "wild.csv", "aistpp-test.csv"}
 
 
 def test_board_columns_and_rows(boards):
