@@ -24,6 +24,13 @@ def test_interval_contains_estimate_and_is_nonnegative():
     assert np.isnan(bootstrap_interval(1.0, [])[0])
 
 
+def test_interval_contains_a_rounding_negative_estimate():
+    """A set scored against itself: FD −3.8e-11 by rounding, replicates ≥ 0; the interval is ordered and holds it."""
+    est = -3.8e-11
+    lo, hi = bootstrap_interval(est, np.linspace(0.0, 5.0, 101))
+    assert lo <= est <= hi and lo == est
+
+
 def test_fvd_reports_an_interval_containing_its_value():
     """The issue's failure: few clips, every replicate FD above the estimate; now the interval contains it."""
     m = FVD("tf", extractor=PixelFeatures(), cache=False, bootstrap=50, batch_size=4)

@@ -42,7 +42,9 @@ def from_percentiles(estimate: float, q_lo: float, q_hi: float) -> tuple[float, 
     if not (np.isfinite(q_lo) and np.isfinite(q_hi) and np.isfinite(estimate)):
         return float("nan"), float("nan")
     lo, hi = 2 * estimate - q_hi, 2 * estimate - q_lo
-    return float(max(0.0, min(lo, estimate))), float(max(hi, estimate))
+    # floored at 0, but never above the estimate: identical sets give an FD of ~−1e-11 by rounding, and the
+    # interval must still contain it (a floor applied after the widening gave [0, −3.8e-11]).
+    return float(min(max(0.0, lo), estimate)), float(max(hi, estimate))
 
 
 def fd_infinity(x, y, sizes=None, draws: int = 5, seed: int = 0, ddof: int = 1) -> dict:
