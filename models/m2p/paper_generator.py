@@ -1,6 +1,6 @@
 """The ``m2p-paper`` generator: m2p on seed paper 1's route, M2PEnc's guidance features driving the denoiser.
 
-The adapter is ``m2p``'s (evalkit.generators.M2P: the same options, reference keypoints and counts); what differs
+The adapter is ``m2p``'s (evalkit.models.m2p.generator.M2P: the same options, reference keypoints and counts); what differs
 is the checkpoint. Its default, ``checkpoints/tiny-paper.safetensors``, must have been trained on the paper route
 (config ``route="paper"``, train.py). None is committed yet (it needs GPU time), and a missing or keypoint-route
 checkpoint stops the run with one line that says how to train one: this generator never samples random weights,
@@ -12,7 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from evalkit.errors import EvalkitError
-from evalkit.generators import M2P, GeneratorContext
+from evalkit.generators import GeneratorContext
+from evalkit.models.m2p.generator import M2P
 
 PAPER_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "tiny-paper.safetensors"
 TRAIN_COMMAND = ("evalkit train m2p --config tiny --route paper --init models/m2p/checkpoints/tiny.safetensors "

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from evalkit.generators import GeneratorContext, _checkpoint_version, frame_size, take_options
+from evalkit.generators import GeneratorContext, frame_size, take_options
+from evalkit.models.m2p.generator import checkpoint_version
 
 from .generator import PoseDiTGenerator
 from .render import MIN_CONF
@@ -39,7 +40,7 @@ class PoseDiTM2P:
         # keypoint guidance whatever the checkpoint's default source: the poses are given, M2PEnc is not asked
         self.pipe = M2PPipeline.from_checkpoint(opts["m2p_checkpoint"], device=context.device,
                                                 guidance_source="keypoints", **render)
-        self.version = f"{self.posedit.version}+{_checkpoint_version(opts['m2p_checkpoint'])}"
+        self.version = f"{self.posedit.version}+{checkpoint_version(opts['m2p_checkpoint'])}"
         self.m2p_checkpoint = opts["m2p_checkpoint"]
         self.counts: dict = {"resized_to_ground_truth": 0}
 
