@@ -40,7 +40,11 @@ def test_fvd_reports_an_interval_containing_its_value():
         warnings.simplefilter("ignore")
         out = m.compute()
     assert out["fvd_ci_low"] <= out["fvd"] <= out["fvd_ci_high"]
-    assert "basic" in m.identity()["bootstrap"]["interval"]
+    boot = m.identity()["bootstrap"]
+    assert "basic" in boot["interval"]
+    # the replicates themselves are recorded (the report draws their histogram) and give the reported interval
+    assert len(boot["fds"]) == m.counts()["bootstrap_valid"] > 0
+    assert bootstrap_interval(out["fvd"], boot["fds"]) == (out["fvd_ci_low"], out["fvd_ci_high"])
     # equal populations, 24 clips of 8-d features a side: every replicate FD lies above the estimate
     out, old = gaussian_fvd(np.random.default_rng(5), 24, 8, 0.0)
     assert old[0] > out["fvd"]  # the old percentile interval leaves the estimate out

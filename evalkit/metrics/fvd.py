@@ -287,7 +287,7 @@ class FVD(Metric):
             "layers": "fused" if getattr(self._extractor, "fuse", s["precision"] != "fp32") else "plain",
             "reference_mode": reference_mode,
             "bootstrap": {"replicates": int(s["bootstrap"]), "weights": "Poisson(1) per clip from its content hash",
-                          "interval": INTERVAL_METHOD, "sqrt": "eigh"},
+                          "interval": INTERVAL_METHOD, "sqrt": "eigh", "fds": list(map(float, self._last.get("bootstrap_fds", ())))},
             "N": {k: int(v) for k, v in self._last.get("n", {}).items()},
             "fd_terms": dict(self._last.get("terms", {})),
             "warnings": list(self._last.get("warnings", [])),

@@ -71,8 +71,9 @@ def try_img(make, alt: str, caption: str) -> str:
 
 
 def interval_figure(record: dict) -> str | None:
-    """Value and 95 % interval of each set-level metric (FVD/FID/KVD). results.json keeps the bootstrap's
-    interval, not its replicates, so the interval is what is drawn; None when no such metric has one."""
+    """Value and 95 % interval of each set-level metric (FVD/FID/KVD), over the histogram of its bootstrap
+    replicates where results.json keeps them (FVD's ``bootstrap.fds``; FID has no bootstrap and KVD a jackknife,
+    so theirs is the interval alone); None when no such metric has one."""
     rows = [r for r in record.get("aggregate", [])
             if r["metric"] in SET_METRICS and r["column"] == r["metric"] and r.get("ci_low") is not None]
     if not rows:
@@ -86,6 +87,10 @@ def interval_figure(record: dict) -> str | None:
     for ax, r in zip(axes[:, 0], rows):
         ident = record.get("metrics", {}).get(r["metric"], {})
         reps = ident.get("bootstrap", {}).get("replicates", "?")
+        fds = [f for f in ident.get("bootstrap", {}).get("fds", []) if np.isfinite(f)]
+        if fds:  # the replicates' spread and shift, from which the (basic bootstrap) interval is read
+            ax.hist(fds, bins=min(30, max(5, len(fds) // 4)), color="tab:gray", alpha=0.6,
+                    label=f"{len(fds)} bootstrap replicates")
         ax.plot([r["ci_low"], r["ci_high"]], [0, 0], color="tab:blue", lw=6, solid_capstyle="butt",
                 label="95 % interval")
         ax.plot([r["value"]], [0], "o", color="black", label="value")
@@ -93,7 +98,7 @@ def interval_figure(record: dict) -> str | None:
         ax.set_title(f"{r['metric']} ({r['preset']}) = {r['value']:.4g}  [{r['ci_low']:.4g}, {r['ci_high']:.4g}]"
                      f"  N = {r['n_videos']} videos, {reps} bootstrap replicates", fontsize=9, loc="left")
         pad = 0.1 * max(r["ci_high"] - r["ci_low"], abs(r["value"]) * 0.05, 1e-9)
-        ax.set_xlim(min(r["ci_low"], r["value"]) - pad, max(r["ci_high"], r["value"]) + pad)
+        ax.set_xlim(min(r["ci_low"], r["value"], *fds) - pad, max(r["ci_high"], r["value"], *fds) + pad)
     axes[0, 0].legend(loc="upper right", fontsize=8, frameon=False)
     fig.tight_layout()
     return png_uri(fig, dpi=80)
