@@ -1,6 +1,6 @@
 """Frame FID as the DisCo family of human-animation papers reports it (pytorch-fid).
 
-Preset ``pytorch-fid`` (metric-spec, frame FID): every frame of every generated video is one image, every
+Preset ``pytorch-fid`` (docs/fid.md): every frame of every generated video is one image, every
 frame of every ground-truth video another; pytorch-fid's InceptionV3 (``evalkit.features.inception``: the
 package's network, resize and scaling, weights the user has, loaded tensors-only and pinned by sha256 in the
 identity), its pool3 2048-d features (``dims`` 64/192/768 select its earlier blocks), mean and covariance

@@ -1,8 +1,8 @@
 """M2PEnc: music features → per-frame pose guidance features and keypoint heatmaps.
 
 The paper describes "alternating inflated 3D convolutions and 3D attention" producing (N, C, 64, 64).
-Written here (model-design §1.2 proposal): a per-frame linear map of the standardised music features to an
-S×S plane, ``conv_in``, then L blocks of [inflated 3×3 conv + SiLU → per-frame spatial self-attention →
+Written here (our proposal for the layers the paper leaves open; docs/models.md): a per-frame linear map of
+the standardised music features to an S×S plane, ``conv_in``, then L blocks of [inflated 3×3 conv + SiLU → per-frame spatial self-attention →
 temporal self-attention over frames (zero-initialised)], and two heads:
 
 * guidance head (zero-initialised, C_guid = the denoiser's first block width) — what the denoiser adds
